@@ -1,0 +1,243 @@
+"""The `should-finetune` command line.
+
+Exit codes: 0 success; 2 bad input (an answers file, a batch line, a usage error); 3 an invalid rule set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from bot.engine.answers import FACTS, Answers, AnswersError, Fact, parse_answers
+from bot.engine.report import verdict_report
+from bot.engine.ruleset import RuleSet, RuleSetError, load_ruleset
+from bot.engine.verdict import Verdict, evaluate
+from bot.settings import Settings
+from bot.templating import build_environment
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 2, 3
+
+
+class InputError(Exception):
+    """Input the command cannot use; the message says which and why."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `should-finetune` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            name = "SHOULD_FINETUNE_" + "_".join(map(str, error["loc"])).upper()
+            print(f"should-finetune: setting {name}: {error['msg']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, settings)
+    except RuleSetError as exc:
+        print(f"should-finetune: the rule set is invalid:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_RULES
+    except InputError as exc:
+        print(f"should-finetune: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `should-finetune evaluate ... | head`
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="should-finetune",
+        description="Decide whether to fine-tune a model, or what cheaper thing to try first.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    ev = commands.add_parser(
+        "evaluate",
+        help="the verdict for an answers file",
+        description=(
+            "Evaluate answers (a JSON or YAML object of facts) against the rule set. With no FILE, answers are "
+            "read from standard input, or asked for one by one when it is a terminal."
+        ),
+    )
+    ev.add_argument("file", nargs="?", metavar="FILE", help="answers as JSON or YAML; - for standard input")
+    ev.add_argument(
+        "--batch", metavar="FILE.jsonl", help="one answers object per line; prints one JSON result per line"
+    )
+    ev.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default=None,
+        help="output format (default: text; json for --batch)",
+    )
+    ev.add_argument("--no-trace", action="store_true", help="leave the per-rule trace out of JSON output")
+    ev.add_argument(
+        "--rules-dir",
+        type=Path,
+        help="rule set to use (default: $SHOULD_FINETUNE_RULES_DIR or the bundled one)",
+    )
+    ev.set_defaults(handler=_evaluate)
+
+    rules = commands.add_parser("rules", help="work with rule sets").add_subparsers(
+        title="rules commands", required=True, metavar="COMMAND"
+    )
+    check = rules.add_parser("check", help="validate a rule set and print its version, hash and size")
+    check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="default: the configured rule set")
+    check.set_defaults(handler=_rules_check)
+    return parser
+
+
+def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
+    directory = args.directory or settings.rules_dir
+    ruleset = load_ruleset(directory)
+    decisions = len(ruleset.decision_positions)
+    print(
+        f"ok: {directory}\n"
+        f"version {ruleset.version}\n"
+        f"sha256 {ruleset.sha256}\n"
+        f"{len(ruleset.rules)} rules ({decisions} decision, {len(ruleset.rules) - decisions} warning)"
+    )
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    ruleset = load_ruleset(args.rules_dir or settings.rules_dir)
+    if args.batch is not None:
+        if args.file is not None:
+            raise InputError("give either FILE or --batch, not both")
+        if args.format == "text":
+            raise InputError("--batch prints JSON lines; --format text does not apply")
+        return _evaluate_batch(ruleset, args.batch, trace=not args.no_trace)
+
+    if args.file is None and sys.stdin.isatty():
+        answers = ask_answers(sys.stdin, sys.stderr)
+    else:
+        name = "-" if args.file is None else args.file
+        answers = _parse_or_fail(load_document(name), name)
+    verdict = evaluate(ruleset, answers)
+    if args.format == "json":
+        json.dump(verdict_report(verdict, trace=not args.no_trace), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(verdict, settings))
+    return EXIT_OK
+
+
+def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
+    failed = 0
+    for number, line in _batch_lines(name):
+        try:
+            data = json.loads(line)
+            answers = parse_answers(data)
+        except (json.JSONDecodeError, AnswersError) as exc:
+            failed += 1
+            message = (
+                f"not valid JSON ({exc.msg} at column {exc.colno})"
+                if isinstance(exc, json.JSONDecodeError)
+                else str(exc)
+            )
+            print(f"should-finetune: {name}, line {number}: {message}", file=sys.stderr)
+            print(json.dumps({"line": number, "error": message}, ensure_ascii=False), flush=True)
+            continue
+        result = {"line": number, **verdict_report(evaluate(ruleset, answers), trace=trace)}
+        print(json.dumps(result, ensure_ascii=False))
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def _batch_lines(name: str) -> Iterator[tuple[int, str]]:
+    try:
+        stream = sys.stdin if name == "-" else open(name, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror}") from None
+    with stream:
+        try:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield number, line
+        except UnicodeDecodeError:
+            raise InputError(f"{name} is not UTF-8 text") from None
+
+
+def load_document(name: str) -> Any:
+    """An answers document from a path or `-`: JSON when it parses as JSON, YAML otherwise."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{name} is not UTF-8 text") from None
+    if not text.strip():
+        raise InputError(f"{name} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as json_error:
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            if name.endswith(".json"):
+                raise InputError(f"{name} is not valid JSON ({json_error.msg} at line {json_error.lineno})") from None
+            raise InputError(f"{name} is neither JSON nor YAML{where}") from None
+
+
+def _parse_or_fail(data: Any, name: str) -> Answers:
+    try:
+        return parse_answers(data)
+    except AnswersError as exc:
+        raise InputError(f"{name}: " + "; ".join(exc.problems)) from None
+
+
+def render_text(verdict: Verdict, settings: Settings) -> str:
+    """The verdict as the text report, from templates/cli/verdict.txt.j2."""
+    data = verdict_report(verdict, trace=False)
+    step = verdict.ruleset.next_steps[verdict.next_step]
+    template = build_environment(settings.template_dirs).get_template("cli/verdict.txt.j2")
+    return template.render(**data, step=step)
+
+
+def ask_answers(stdin: TextIO, out: TextIO) -> Answers:
+    """Ask each question in turn; a blank answer leaves the fact unanswered. Re-asks until the answer is valid."""
+    out.write("Answer what you know; press Enter to leave a question unanswered.\n\n")
+    given: dict[str, Any] = {}
+    for fact in FACTS.values():
+        while True:
+            out.write(f"{fact.question} {_hint(fact)}: ")
+            out.flush()
+            line = stdin.readline()
+            if not line:
+                raise InputError("input ended before all questions were answered")
+            raw: Any = line.strip()
+            if fact.type == "enum" and raw.isdigit() and 1 <= int(raw) <= len(fact.choices):
+                raw = fact.choices[int(raw) - 1]
+            try:
+                Answers.model_validate({**given, fact.name: raw})
+            except ValidationError as exc:
+                out.write(f"  {exc.errors(include_url=False)[0]['msg'].removeprefix('Value error, ')}\n")
+                continue
+            given[fact.name] = raw
+            break
+    out.write("\n")
+    return Answers.model_validate(given)
+
+
+def _hint(fact: Fact) -> str:
+    if fact.type == "bool":
+        return "[yes/no]"
+    if fact.type == "int":
+        return "[a whole number]"
+    if fact.type == "enum":
+        return "[" + ", ".join(f"{i}={choice}" for i, choice in enumerate(fact.choices, start=1)) + "]"
+    return "[text]"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The facts a decision is made from: the `Answers` model and what the engine knows about each fact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.engine.errors import validation_messages
+
+# Largest count or number of days the bot accepts. Anything past these is a typo, not a use case.
+MAX_COUNT = 1_000_000_000
+MAX_DAYS = 36_500
+MAX_SMALL_COUNT = 100_000
+
+
+class Failure(StrEnum):
+    """What is actually going wrong with the model today."""
+
+    MISSING_KNOWLEDGE = "missing-knowledge"
+    STYLE = "style"
+    FORMAT = "format"
+    TOOL_SHAPE = "tool-shape"
+    LATENCY = "latency"
+    COST = "cost"
+    REASONING = "reasoning"
+    OTHER = "other"
+
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+SmallCount = Annotated[int, Field(ge=0, le=MAX_SMALL_COUNT)]
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+
+_UNKNOWN_WORDS = frozenset({"", "unknown", "?", "n/a", "na", "none", "null", "-"})
+
+
+class Answers(BaseModel):
+    """Everything the form asks. `None` means "not answered"; no rule ever treats it as "no"."""
+
+    # Enum values are stored as plain strings so that rule conditions compare them cheaply.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, use_enum_values=True)
+
+    use_case: str | None = Field(None, max_length=300)
+    n_stable_examples: Count | None = None
+    primary_failure: Failure | None = None
+    change_freq_days: Days | None = None
+    tried_prompt_iteration: bool | None = None
+    prompt_iterations: SmallCount | None = None
+    prompt_authors: SmallCount | None = None
+    tried_few_shot: bool | None = None
+    tried_rag: bool | None = None
+    tried_cot: bool | None = None
+    tried_dspy: bool | None = None
+    has_eval_set: bool | None = None
+    needs_citations: bool | None = None
+    style_describable: bool | None = None
+    n_tools: SmallCount | None = None
+    daily_calls: Count | None = None
+    latency_sensitive: bool | None = None
+    chasing_small_benchmark_gain: bool | None = None
+    retrain_cadence_days: Days | None = None
+    notes: str | None = Field(None, max_length=3000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _unknown_words_mean_unanswered(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in _UNKNOWN_WORDS:
+            return None
+        return value
+
+    @field_validator("primary_failure", mode="before")
+    @classmethod
+    def _normalise_failure(cls, value: Any) -> Any:
+        # "Missing knowledge", "missing_knowledge" and "tool shape" all mean the enum's kebab-case value.
+        if isinstance(value, str):
+            return "-".join(value.strip().lower().replace("_", " ").split())
+        return value
+
+    @field_validator(
+        "n_stable_examples",
+        "change_freq_days",
+        "prompt_iterations",
+        "prompt_authors",
+        "n_tools",
+        "daily_calls",
+        "retrain_cadence_days",
+        mode="before",
+    )
+    @classmethod
+    def _counts_are_not_yes_no(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"a whole number is needed, not {'yes' if value else 'no'}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> Answers:
+        if self.tried_prompt_iteration is False and (self.prompt_iterations or 0) > 0:
+            raise ValueError(
+                "tried_prompt_iteration is no, but prompt_iterations is "
+                f"{self.prompt_iterations}: answer one of them again"
+            )
+        if (self.prompt_authors or 0) > 0 and self.prompt_iterations == 0:
+            raise ValueError("prompt_authors is set, but prompt_iterations is 0: answer one of them again")
+        return self
+
+    def known(self) -> dict[str, Any]:
+        """The answered facts only, JSON-ready."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+FactType = Literal["int", "bool", "enum", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One field of `Answers` as the rule engine sees it."""
+
+    name: str
+    type: FactType
+    question: str
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+def _int(name: str, question: str, minimum: int, maximum: int) -> Fact:
+    return Fact(name, "int", question, minimum=minimum, maximum=maximum)
+
+
+def _bool(name: str, question: str) -> Fact:
+    return Fact(name, "bool", question)
+
+
+def _text(name: str, question: str) -> Fact:
+    return Fact(name, "text", question)
+
+
+# In the order the form and the interactive CLI ask them. The bounds repeat the model's (a test keeps them equal).
+FACTS: dict[str, Fact] = {
+    fact.name: fact
+    for fact in (
+        _text("use_case", "What is the use case, in a few words?"),
+        _int("n_stable_examples", "How many stable, high-quality examples do you have?", 0, MAX_COUNT),
+        Fact(
+            "primary_failure",
+            "enum",
+            "What is actually failing?",
+            choices=tuple(failure.value for failure in Failure),
+        ),
+        _int("change_freq_days", "How often do the requirements change, in days?", 1, MAX_DAYS),
+        _bool("tried_prompt_iteration", "Have you iterated on the prompt?"),
+        _int("prompt_iterations", "How many prompt iterations so far?", 0, MAX_SMALL_COUNT),
+        _int("prompt_authors", "How many different people wrote them?", 0, MAX_SMALL_COUNT),
+        _bool("tried_few_shot", "Have you tried few-shot examples in the prompt?"),
+        _bool("tried_rag", "Have you tried retrieval (RAG)?"),
+        _bool("tried_cot", "Have you tried chain-of-thought prompting?"),
+        _bool("tried_dspy", "Have you tried DSPy prompt optimisation (e.g. MIPROv2)?"),
+        _bool("has_eval_set", "Do you have a held-out eval set with a metric?"),
+        _bool("needs_citations", "Do compliance or audit require a citation for each answer?"),
+        _bool("style_describable", "Is the change you want a style you could describe in words?"),
+        _int("n_tools", "How many tools can the model call?", 0, MAX_SMALL_COUNT),
+        _int("daily_calls", "How many calls a day does the task get?", 0, MAX_COUNT),
+        _bool("latency_sensitive", "Is the task latency-sensitive?"),
+        _bool("chasing_small_benchmark_gain", "Is the goal a small benchmark gain (a 1-2 point MMLU bump)?"),
+        _int("retrain_cadence_days", "If you fine-tuned, how often would you retrain, in days?", 1, MAX_DAYS),
+        _text("notes", "Anything else reviewers should know?"),
+    )
+}
+
+
+class AnswersError(ValueError):
+    """Answers that cannot be used; `problems` names each field and what is wrong with it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def parse_answers(data: object) -> Answers:
+    """Validate one answers object (a mapping of fact names to values), or raise `AnswersError`."""
+    if not isinstance(data, dict):
+        raise AnswersError([f"expected an object of answers, got {type(data).__name__}"])
+    try:
+        return Answers.model_validate(data)
+    except ValidationError as exc:
+        raise AnswersError(validation_messages(exc, lambda _loc: FACTS)) from None
