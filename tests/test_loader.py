@@ -1,0 +1,248 @@
+"""Load-time validation: every way a rule file can be wrong stops loading with the file, the rule id and a hint."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.engine.ruleset import RuleSetError, load_ruleset
+
+
+def write_rules(directory: Path, name: str, rules: list[dict[str, object]]) -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump({"rules": rules}, sort_keys=False))
+    return path
+
+
+def rule(rule_id: str = "extra-rule", order: int = 500, **fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": rule_id,
+        "title": "A rule for a test",
+        "order": order,
+        "when": {"fact": "n_tools", "op": "gt", "value": 40},
+        "outcome": {"verdict": "dont-fine-tune", "next_step": "describe-tools"},
+        "rationale": "Because the test says so.",
+        "sources": [{"ref": "seed:situations", "as_of": "2026-11-28"}],
+    }
+    base.update(fields)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def problems_of(directory: Path) -> list[str]:
+    with pytest.raises(RuleSetError) as caught:
+        load_ruleset(directory)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def only_problem(directory: Path) -> str:
+    problems = problems_of(directory)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_the_valid_extra_rule_loads(rules_copy: Path) -> None:
+    """The helper's rule is valid, so each test below fails for the one thing it changes."""
+    write_rules(rules_copy, "extra.yaml", [rule()])
+    assert load_ruleset(rules_copy).rule("extra-rule").order == 500
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (
+            {"fact": "n_stable_exampels", "op": "lt", "value": 5},
+            'unknown fact "n_stable_exampels" (did you mean "n_stable_examples"?)',
+        ),
+        ({"fact": "n_tools", "op": "lessthan", "value": 5}, 'unknown operator "lessthan"'),
+        ({"fact": "n_tools", "op": "lte", "value": 5}, 'unknown operator "lte" (did you mean "lt"?)'),
+        ({"fact": "n_tools", "op": "lt", "value": "five"}, "n_tools is a whole number, got 'five'"),
+        ({"fact": "n_tools", "op": "lt", "value": True}, "n_tools is a whole number, got True"),
+        ({"fact": "tried_cot", "op": "eq", "value": "maybe"}, "tried_cot is yes/no, got 'maybe'"),
+        ({"fact": "tried_cot", "op": "lt", "value": True}, "operator lt does not apply to tried_cot (bool)"),
+        ({"fact": "primary_failure", "op": "eq", "value": "stlye"}, 'has no value "stlye" (did you mean "style"?)'),
+        ({"fact": "primary_failure", "op": "in", "value": []}, "in takes a non-empty list"),
+        ({"fact": "notes", "op": "eq", "value": "x"}, "notes is free text; rules cannot test it"),
+        ({"all": []}, "when.all: expected a non-empty list of conditions"),
+        ({"all": [{"fact": "n_tools", "op": "gt", "value": 1}], "any": []}, "a combinator stands alone"),
+        ({"fact": "n_tools", "op": "gt"}, "missing ['value']"),
+        ({"fact": "n_tools", "op": "gt", "value": 1, "vaule": 2}, '(did you mean "value"?)'),
+        ({"all": [{"not": {"fact": "n_tools", "op": "gt", "valeu": 1}}]}, "when.all[0].not:"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_bad_conditions(rules_copy: Path, when: dict[str, object], expected: str) -> None:
+    path = write_rules(rules_copy, "extra.yaml", [rule(when=when)])
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{path}: rule extra-rule: ")
+    assert expected in problem
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"rationale": None}, "rationale: Field required"),
+        ({"rationale": "  "}, "rationale: String should have at least 1 character"),
+        ({"sources": []}, "sources: List should have at least 1 item"),
+        ({"sources": None}, "sources: Field required"),
+        ({"sources": [{"ref": "seed:checklst", "as_of": "2026-11-28"}]}, '(did you mean "checklist"?)'),
+        ({"sources": [{"ref": "somewhere", "as_of": "2026-11-28"}]}, 'a source is "seed:<section>" or an http(s) URL'),
+        ({"sources": [{"ref": "seed:faq"}]}, "sources.0.as_of: Field required"),
+        ({"sources": [{"ref": "seed:faq", "as_of": "last week"}]}, "sources.0.as_of: Input should be a valid date"),
+        ({"ratonale": "typo"}, 'ratonale: unknown field (did you mean "rationale"?)'),
+        ({"id": "Extra Rule"}, "id: String should match pattern"),
+        ({"outcome": {"verdict": "dont-fine-tune", "next_step": "fewshot"}}, '(did you mean "few-shot"?)'),
+        ({"outcome": {"verdict": "fine-tune", "next_step": "rag"}}, "verdict fine-tune goes with next_step fine-tune"),
+        ({"outcome": None}, "a decision rule needs an outcome"),
+        ({"kind": "warning"}, "a warning rule needs a message"),
+        ({"kind": "advice"}, "kind: Input should be 'decision' or 'warning'"),
+        ({"order": "first"}, "order: Input should be a valid integer"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_bad_rule_fields(rules_copy: Path, fields: dict[str, object], expected: str) -> None:
+    path = write_rules(rules_copy, "extra.yaml", [rule(**fields)])
+    problem = only_problem(rules_copy)
+    label = "Extra Rule" if fields.get("id") else "extra-rule"
+    assert problem.startswith(f"{path}: rule {label}: ")
+    assert expected in problem
+
+
+def test_misspelt_key_inside_an_outcome(rules_copy: Path) -> None:
+    write_rules(rules_copy, "extra.yaml", [rule(outcome={"verdict": "dont-fine-tune", "next_stpe": "rag"})])
+    problems = problems_of(rules_copy)
+    assert any('outcome.next_stpe: unknown field (did you mean "next_step"?)' in p for p in problems)
+    assert any("outcome.next_step: Field required" in p for p in problems)
+
+
+def test_duplicate_id_names_both_files(rules_copy: Path) -> None:
+    path = write_rules(rules_copy, "extra.yaml", [rule("knowledge-gap")])
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{path}: rule knowledge-gap: duplicate id (also in ")
+    assert "checklist.yaml" in problem
+
+
+def test_duplicate_order(rules_copy: Path) -> None:
+    write_rules(rules_copy, "extra.yaml", [rule(order=30)])
+    assert "order 30 is taken by rule knowledge-gap" in only_problem(rules_copy)
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (
+            {"all": [{"fact": "n_tools", "op": "lt", "value": 10}, {"fact": "n_tools", "op": "gt", "value": 20}]},
+            "its condition is a contradiction",
+        ),
+        ({"fact": "n_stable_examples", "op": "lt", "value": 0}, "its condition is a contradiction"),
+        ({"fact": "change_freq_days", "op": "le", "value": 0}, "its condition is a contradiction"),
+        ({"fact": "n_stable_examples", "op": "lt", "value": 30}, "an earlier rule decides first (few-stable-examples)"),
+        (
+            {
+                "all": [
+                    {"fact": "needs_citations", "op": "eq", "value": True},
+                    {"fact": "n_tools", "op": "gt", "value": 1},
+                ]
+            },
+            "an earlier rule decides first (compliance-citations)",
+        ),
+        (
+            {
+                "all": [
+                    {"fact": "tried_cot", "op": "eq", "value": False},
+                    {"not": {"fact": "tried_cot", "op": "eq", "value": False}},
+                ]
+            },
+            "its condition is a contradiction",
+        ),
+    ],
+    ids=["contradiction", "below-zero", "below-one-day", "shadowed", "shadowed-by-citations", "x-and-not-x"],
+)
+def test_rules_that_can_never_fire(rules_copy: Path, when: dict[str, object], reason: str) -> None:
+    write_rules(rules_copy, "extra.yaml", [rule(when=when, order=990 if "shadow" in reason else 500)])
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{rules_copy / 'extra.yaml'}: rule extra-rule: can never fire: ")
+    assert reason in problem
+
+
+def test_shadowing_is_about_order(rules_copy: Path) -> None:
+    """The same condition is fine before the rule that would shadow it."""
+    write_rules(rules_copy, "extra.yaml", [rule(when={"fact": "n_stable_examples", "op": "lt", "value": 30}, order=15)])
+    assert load_ruleset(rules_copy).rule("extra-rule").order == 15
+
+
+def test_rule_after_the_default(rules_copy: Path) -> None:
+    write_rules(rules_copy, "extra.yaml", [rule(order=1005)])
+    assert "an earlier rule decides first (default-prompt-and-rag)" in only_problem(rules_copy)
+
+
+def test_a_second_default_rule(rules_copy: Path) -> None:
+    write_rules(rules_copy, "extra.yaml", [rule(when=None, order=500)])
+    problems = problems_of(rules_copy)
+    assert any("rule extra-rule: only the last decision rule may have no `when`" in p for p in problems)
+
+
+def test_no_default_rule(rules_copy: Path) -> None:
+    text = (rules_copy / "checklist.yaml").read_text()
+    data = yaml.safe_load(text)
+    data["rules"] = [r for r in data["rules"] if r["id"] != "default-prompt-and-rag"]
+    (rules_copy / "checklist.yaml").write_text(yaml.safe_dump(data))
+    assert "no default rule" in only_problem(rules_copy)
+
+
+def test_invalid_yaml_names_the_line(rules_copy: Path) -> None:
+    path = rules_copy / "extra.yaml"
+    path.write_text("rules:\n  - id: broken\n    title: [unclosed\n")
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{path}: line ")
+    assert "not valid YAML" in problem
+
+
+def test_rule_file_shape(rules_copy: Path) -> None:
+    (rules_copy / "extra.yaml").write_text("rulez: []\n")
+    assert "a rule file holds one key, `rules:`, a list; found ['rulez']" in only_problem(rules_copy)
+
+
+def test_missing_header(rules_copy: Path) -> None:
+    (rules_copy / "ruleset.yaml").unlink()
+    assert "missing: every rule set has a ruleset.yaml" in only_problem(rules_copy)
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    assert "not a directory" in only_problem(tmp_path / "nowhere")
+
+
+def test_next_step_must_be_described_and_on_the_ladder(rules_copy: Path) -> None:
+    header = yaml.safe_load((rules_copy / "ruleset.yaml").read_text())
+    del header["next_steps"]["describe-tools"]
+    header["ladder"][0]["steps"].remove("describe-tools")
+    (rules_copy / "ruleset.yaml").write_text(yaml.safe_dump(header))
+    problems = problems_of(rules_copy)
+    assert any("next step describe-tools is used by a rule but not described" in p for p in problems)
+    assert any("next step describe-tools is used by a rule but is on no rung" in p for p in problems)
+
+
+def test_every_problem_is_reported_at_once(rules_copy: Path) -> None:
+    write_rules(
+        rules_copy,
+        "extra.yaml",
+        [
+            rule("first", order=501, when={"fact": "n_tols", "op": "gt", "value": 1}),
+            rule("second", order=502, rationale=None),
+            rule("third", order=503, outcome={"verdict": "dont-fine-tune", "next_step": "nope"}),
+        ],
+    )
+    problems = problems_of(rules_copy)
+    assert [re.search(r"rule (\w+):", p).group(1) for p in problems] == ["second", "third", "first"]  # type: ignore[union-attr]
+
+
+def test_hash_ignores_layout_but_not_meaning(rules_copy: Path) -> None:
+    before = load_ruleset(rules_copy).sha256
+    path = rules_copy / "situations.yaml"
+    original = path.read_text()
+    path.write_text("# a comment that changes nothing\n" + original.replace("\n\n", "\n\n\n"))
+    assert load_ruleset(rules_copy).sha256 == before
+    path.write_text(original.replace("{fact: n_tools, op: lt, value: 5}", "{fact: n_tools, op: lt, value: 6}"))
+    assert load_ruleset(rules_copy).sha256 != before
