@@ -8,11 +8,28 @@ import pytest
 
 from bot.engine.answers import FACTS, Answers, AnswersError, parse_answers
 
-PUBLIC_FIELDS = (
-    "use_case n_stable_examples primary_failure change_freq_days tried_prompt_iteration prompt_iterations "
-    "prompt_authors tried_few_shot tried_rag tried_cot tried_dspy has_eval_set needs_citations style_describable "
-    "n_tools daily_calls latency_sensitive chasing_small_benchmark_gain retrain_cadence_days notes"
-).split()
+PUBLIC_FIELDS = [
+    "use_case",
+    "n_stable_examples",
+    "primary_failure",
+    "change_freq_days",
+    "tried_prompt_iteration",
+    "prompt_iterations",
+    "prompt_authors",
+    "tried_few_shot",
+    "tried_rag",
+    "tried_cot",
+    "tried_dspy",
+    "has_eval_set",
+    "needs_citations",
+    "style_describable",
+    "n_tools",
+    "daily_calls",
+    "latency_sensitive",
+    "chasing_small_benchmark_gain",
+    "retrain_cadence_days",
+    "notes",
+]
 
 
 def test_field_names_are_the_public_contract() -> None:
