@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import yaml
 from pydantic import ValidationError
@@ -23,6 +23,8 @@ from bot.settings import Settings
 from bot.templating import build_environment
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 2, 3
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
+STDIN = "-"
 
 
 class InputError(Exception):
@@ -38,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             name = "SHOULD_FINETUNE_" + "_".join(map(str, error["loc"])).upper()
-            print(f"should-finetune: setting {name}: {error['msg']}", file=sys.stderr)
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"should-finetune: setting {name}: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
@@ -51,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `should-finetune evaluate ... | head`
         return EXIT_OK
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,10 +123,10 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
             raise InputError("--batch prints JSON lines; --format text does not apply")
         return _evaluate_batch(ruleset, args.batch, trace=not args.no_trace)
 
-    if args.file is None and sys.stdin.isatty():
+    if args.file is None and sys.stdin is not None and sys.stdin.isatty():
         answers = ask_answers(sys.stdin, sys.stderr)
     else:
-        name = "-" if args.file is None else args.file
+        name = STDIN if args.file is None else args.file
         answers = _parse_or_fail(load_document(name), name)
     verdict = evaluate(ruleset, answers)
     if args.format == "json":
@@ -132,68 +138,97 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
-    failed = 0
+    failed = evaluated = 0
     for number, line in _batch_lines(name):
         try:
-            data = json.loads(line)
-            answers = parse_answers(data)
-        except (json.JSONDecodeError, AnswersError) as exc:
+            answers = parse_answers(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError, AnswersError) as exc:
             failed += 1
-            message = (
-                f"not valid JSON ({exc.msg} at column {exc.colno})"
-                if isinstance(exc, json.JSONDecodeError)
-                else str(exc)
-            )
-            print(f"should-finetune: {name}, line {number}: {message}", file=sys.stderr)
+            if isinstance(exc, json.JSONDecodeError):
+                message = f"not valid JSON ({exc.msg} at column {exc.colno})"
+            elif isinstance(exc, UnicodeDecodeError):
+                message = "not UTF-8 text"
+            else:
+                message = str(exc)
+            print(f"should-finetune: {_label(name)}, line {number}: {message}", file=sys.stderr)
             print(json.dumps({"line": number, "error": message}, ensure_ascii=False), flush=True)
             continue
+        evaluated += 1
         result = {"line": number, **verdict_report(evaluate(ruleset, answers), trace=trace)}
         print(json.dumps(result, ensure_ascii=False))
+    if not failed and not evaluated:
+        raise InputError(f"{_label(name)} has no answers: expected one JSON object per line")
     return EXIT_BAD_INPUT if failed else EXIT_OK
 
 
-def _batch_lines(name: str) -> Iterator[tuple[int, str]]:
+def _batch_lines(name: str) -> Iterator[tuple[int, str | bytes]]:
+    """Non-blank lines with their numbers, undecoded where the source is bytes: each line is decoded on its own
+    (by `json.loads`), so one bad line spoils only itself."""
+    stream: IO[Any]
+    if name == STDIN:
+        stdin = _stdin()
+        stream = getattr(stdin, "buffer", stdin)
+    else:
+        try:
+            stream = open(name, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror}") from None
     try:
-        stream = sys.stdin if name == "-" else open(name, encoding="utf-8")  # noqa: SIM115
+        for number, raw in enumerate(stream, start=1):
+            line = raw.strip()
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf" if isinstance(line, bytes) else "\ufeff")
+            if line:
+                yield number, line
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror}") from None
-    with stream:
-        try:
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield number, line
-        except UnicodeDecodeError:
-            raise InputError(f"{name} is not UTF-8 text") from None
+    finally:
+        if name != STDIN:
+            stream.close()
+
+
+def _stdin() -> TextIO:
+    if sys.stdin is None:
+        raise InputError("standard input is closed: give an answers FILE")
+    return sys.stdin
+
+
+def _label(name: str) -> str:
+    return "standard input" if name == STDIN else name
 
 
 def load_document(name: str) -> Any:
-    """An answers document from a path or `-`: JSON when it parses as JSON, YAML otherwise."""
+    """An answers document from a path or `-`: a `.json` file is JSON; anything else JSON or YAML."""
+    label = _label(name)
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        text = _stdin().read() if name == STDIN else Path(name).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise InputError(f"{name} is not UTF-8 text") from None
+        raise InputError(f"{label} is not UTF-8 text") from None
+    text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise InputError(f"{name} is empty")
+        raise InputError(f"{label} is empty")
     try:
         return json.loads(text)
     except json.JSONDecodeError as json_error:
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            if name.endswith(".json"):
-                raise InputError(f"{name} is not valid JSON ({json_error.msg} at line {json_error.lineno})") from None
-            raise InputError(f"{name} is neither JSON nor YAML{where}") from None
+        if name.endswith(".json"):
+            raise InputError(
+                f"{label} is not valid JSON ({json_error.msg} at line {json_error.lineno}, column {json_error.colno})"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InputError(f"{label} is neither JSON nor YAML{where}") from None
 
 
 def _parse_or_fail(data: Any, name: str) -> Answers:
     try:
         return parse_answers(data)
     except AnswersError as exc:
-        raise InputError(f"{name}: " + "; ".join(exc.problems)) from None
+        raise InputError(f"{_label(name)}: " + "; ".join(exc.problems)) from None
 
 
 def render_text(verdict: Verdict, settings: Settings) -> str:
@@ -216,7 +251,7 @@ def ask_answers(stdin: TextIO, out: TextIO) -> Answers:
             if not line:
                 raise InputError("input ended before all questions were answered")
             raw: Any = line.strip()
-            if fact.type == "enum" and raw.isdigit() and 1 <= int(raw) <= len(fact.choices):
+            if fact.type == "enum" and raw.isdecimal() and raw.isascii() and 1 <= int(raw) <= len(fact.choices):
                 raw = fact.choices[int(raw) - 1]
             try:
                 Answers.model_validate({**given, fact.name: raw})

@@ -14,7 +14,11 @@ class Settings(BaseSettings):
     """Everything the bot can be configured with. Nothing else in the code reads `os.environ`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SHOULD_FINETUNE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SHOULD_FINETUNE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `SHOULD_FINETUNE_RULES_DIR=` means "not set", not "the current directory"
+        extra="ignore",
     )
 
     rules_dir: Path = default_rules_dir()

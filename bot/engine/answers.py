@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -68,6 +69,14 @@ class Answers(BaseModel):
     def _unknown_words_mean_unanswered(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in _UNKNOWN_WORDS:
             return None
+        return value
+
+    @field_validator("use_case", "notes", mode="before")
+    @classmethod
+    def _text_is_text(cls, value: Any) -> Any:
+        # YAML reads `use_case: 2024 roadmap` as text but `use_case: 2024` as a number; both are meant as text.
+        if isinstance(value, int | float | date) and not isinstance(value, bool):
+            return str(value)
         return value
 
     @field_validator("primary_failure", mode="before")
@@ -181,8 +190,20 @@ class AnswersError(ValueError):
 def parse_answers(data: object) -> Answers:
     """Validate one answers object (a mapping of fact names to values), or raise `AnswersError`."""
     if not isinstance(data, dict):
-        raise AnswersError([f"expected an object of answers, got {type(data).__name__}"])
+        raise AnswersError([f"expected an object of answers (fact: value pairs), got {_kind(data)}"])
     try:
         return Answers.model_validate(data)
     except ValidationError as exc:
         raise AnswersError(validation_messages(exc, lambda _loc: FACTS)) from None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool | int | float):
+        return "a number" if not isinstance(value, bool) else "yes/no"
+    return type(value).__name__
