@@ -246,3 +246,53 @@ def test_hash_ignores_layout_but_not_meaning(rules_copy: Path) -> None:
     assert load_ruleset(rules_copy).sha256 == before
     path.write_text(original.replace("{fact: n_tools, op: lt, value: 5}", "{fact: n_tools, op: lt, value: 6}"))
     assert load_ruleset(rules_copy).sha256 != before
+
+
+def warning(when: dict[str, object] | None, applies_to: list[str] | None) -> dict[str, object]:
+    return rule(kind="warning", outcome=None, message="Mind this.", when=when, applies_to=applies_to, order=1500)
+
+
+@pytest.mark.parametrize(
+    ("when", "applies_to", "reason"),
+    [
+        (
+            {"fact": "primary_failure", "op": "eq", "value": "missing-knowledge"},
+            ["fine-tune"],
+            "it never holds when the verdict is fine-tune",  # knowledge-gap decides first, always
+        ),
+        (
+            {"fact": "n_stable_examples", "op": "lt", "value": 20},
+            ["fine-tune"],
+            "it never holds when the verdict is fine-tune",
+        ),
+        (
+            {"all": [{"fact": "n_tools", "op": "lt", "value": 2}, {"fact": "n_tools", "op": "gt", "value": 3}]},
+            None,
+            "its condition is a contradiction",
+        ),
+    ],
+    ids=["knowledge-gap-never-fine-tunes", "too-few-examples-never-fine-tune", "contradiction"],
+)
+def test_warnings_that_can_never_fire(
+    rules_copy: Path, when: dict[str, object], applies_to: list[str] | None, reason: str
+) -> None:
+    write_rules(rules_copy, "extra.yaml", [warning(when, applies_to)])
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{rules_copy / 'extra.yaml'}: rule extra-rule: can never fire: ")
+    assert reason in problem
+
+
+@pytest.mark.parametrize(
+    ("when", "applies_to"),
+    [
+        (None, ["dont-fine-tune"]),
+        ({"fact": "n_stable_examples", "op": "ge", "value": 5000}, ["fine-tune"]),
+        ({"fact": "primary_failure", "op": "eq", "value": "missing-knowledge"}, ["dont-fine-tune"]),
+        ({"fact": "daily_calls", "op": "gt", "value": 10}, None),
+    ],
+)
+def test_warnings_that_can_fire_load(
+    rules_copy: Path, when: dict[str, object] | None, applies_to: list[str] | None
+) -> None:
+    write_rules(rules_copy, "extra.yaml", [warning(when, applies_to)])
+    assert load_ruleset(rules_copy).rule("extra-rule").kind == "warning"
