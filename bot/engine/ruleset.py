@@ -110,10 +110,6 @@ class Source(_Strict):
             raise ValueError('a source is "seed:<section>" or an http(s) URL')
         return ref
 
-    @property
-    def url(self) -> str | None:
-        return None if self.ref.startswith("seed:") else self.ref
-
 
 class Outcome(_Strict):
     verdict: VerdictKind
