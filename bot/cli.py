@@ -256,12 +256,25 @@ def ask_answers(stdin: TextIO, out: TextIO) -> Answers:
             try:
                 Answers.model_validate({**given, fact.name: raw})
             except ValidationError as exc:
-                out.write(f"  {exc.errors(include_url=False)[0]['msg'].removeprefix('Value error, ')}\n")
+                out.write(f"  {_reask(fact, exc)}\n")
                 continue
             given[fact.name] = raw
             break
     out.write("\n")
     return Answers.model_validate(given)
+
+
+_PLEASE = {
+    "int_parsing": "Please answer with a whole number, or press Enter to skip.",
+    "bool_parsing": "Please answer yes or no, or press Enter to skip.",
+    "enum": "Please answer with one of the numbers or names listed, or press Enter to skip.",
+}
+
+
+def _reask(fact: Fact, exc: ValidationError) -> str:
+    """Why an answer was refused, in the words of the prompt rather than of the validator."""
+    error = exc.errors(include_url=False)[0]
+    return _PLEASE.get(error["type"], error["msg"].removeprefix("Value error, "))
 
 
 def _hint(fact: Fact) -> str:

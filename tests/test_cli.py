@@ -650,9 +650,9 @@ def test_ask_answers_re_asks_an_invalid_answer_with_a_message() -> None:
     text = out.getvalue()
     assert text.count(FACTS["n_stable_examples"].question) == 3
     assert text.count(FACTS["tried_prompt_iteration"].question) == 2
-    assert "valid integer" in text
+    assert "Please answer with a whole number, or press Enter to skip." in text
     assert "greater than or equal to 0" in text
-    assert "valid boolean" in text
+    assert "Please answer yes or no, or press Enter to skip." in text
     assert "Value error" not in text
 
 
@@ -691,6 +691,7 @@ def test_ask_answers_re_asks_a_superscript_digit() -> None:
     out = io.StringIO()
     answers = ask_answers(script({"primary_failure": ["²", "2"]}), out)
     assert answers.primary_failure == FACTS["primary_failure"].choices[1]
+    assert "Please answer with one of the numbers or names listed" in out.getvalue()
 
 
 def test_ask_answers_end_of_input_is_an_input_error() -> None:
@@ -816,7 +817,7 @@ def test_interactive_evaluate_under_a_real_terminal(tmp_path: Path) -> None:
     screen = terminal.screen.decode(errors="replace")
     assert code == EXIT_OK, screen
     assert "press Enter to leave a question unanswered" in screen
-    assert "valid integer" in screen  # "lots" was re-asked on the terminal
+    assert "Please answer with a whole number" in screen  # "lots" was re-asked on the terminal
     assert screen.count(FACTS["n_stable_examples"].question) == 2
     data = json.loads(terminal.stdout.decode())
     assert (data["verdict"], data["next_step"]) == ("fine-tune", "fine-tune")
