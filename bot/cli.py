@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from bot.engine.answers import FACTS, Answers, AnswersError, Fact, parse_answers
+from bot.engine.documents import DuplicateKeyError, load_json, load_yaml
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet, RuleSetError, load_ruleset
 from bot.engine.verdict import Verdict, evaluate
@@ -141,8 +142,8 @@ def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
     failed = evaluated = 0
     for number, line in _batch_lines(name):
         try:
-            answers = parse_answers(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError, AnswersError) as exc:
+            answers = parse_answers(load_json(line))
+        except (json.JSONDecodeError, UnicodeDecodeError, DuplicateKeyError, AnswersError) as exc:
             failed += 1
             if isinstance(exc, json.JSONDecodeError):
                 message = f"not valid JSON ({exc.msg} at column {exc.colno})"
@@ -210,18 +211,20 @@ def load_document(name: str) -> Any:
     if not text.strip():
         raise InputError(f"{label} is empty")
     try:
-        return json.loads(text)
+        return load_json(text)
+    except DuplicateKeyError as exc:
+        raise InputError(f"{label}: {exc}") from None
     except json.JSONDecodeError as json_error:
         if name.endswith(".json"):
             raise InputError(
                 f"{label} is not valid JSON ({json_error.msg} at line {json_error.lineno}, column {json_error.colno})"
             ) from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise InputError(f"{label} is neither JSON nor YAML{where}") from None
+        where = f" (line {mark.line + 1}: {getattr(exc, 'problem', '')})" if mark is not None else ""
+        raise InputError(f"{label} is not valid YAML or JSON{where}") from None
 
 
 def _parse_or_fail(data: Any, name: str) -> Answers:

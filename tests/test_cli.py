@@ -427,7 +427,10 @@ def test_every_bad_field_is_reported_at_once(capsys: pytest.CaptureFixture[str],
         (lambda d: write(d / "blank.yaml", " \n\n\t\n"), ("blank.yaml is empty",)),
         (lambda d: write(d / "latin1.yaml", b"use_case: caf\xe9\n"), ("latin1.yaml", "not UTF-8")),
         (lambda d: write(d / "broken.json", '{"n_stable_examples": 10'), ("broken.json", "not valid JSON")),
-        (lambda d: write(d / "broken.yaml", "n_stable_examples: [10\n"), ("broken.yaml", "neither JSON nor YAML")),
+        (
+            lambda d: write(d / "broken.yaml", "n_stable_examples: [10\n"),
+            ("broken.yaml", "is not valid YAML or JSON (line 2"),
+        ),
         (lambda d: write(d / "scalar.yaml", "just words\n"), ("expected an object of answers",)),
     ],
     ids=["missing", "directory", "empty", "blank", "not-utf8", "bad-json", "bad-yaml", "scalar"],
@@ -884,3 +887,32 @@ def test_not_an_object_is_described_in_words(
     code, _out, err = run(capsys, "evaluate", write(tmp_path / "a.json", content))
     assert code == EXIT_BAD_INPUT
     assert f"expected an object of answers (fact: value pairs), got {kind}" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("a.json", '{"tried_dspy": "no", "tried_dspy": "yes"}', "a.json: duplicate key 'tried_dspy'"),
+        (
+            "a.yaml",
+            "tried_dspy: no\nn_tools: 3\ntried_dspy: yes\n",
+            "a.yaml is not valid YAML or JSON (line 3: duplicate key 'tried_dspy')",
+        ),
+    ],
+)
+def test_a_fact_given_twice_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    code, out, err = run(capsys, "evaluate", write(tmp_path / name, content))
+    assert code == EXIT_BAD_INPUT
+    assert out == ""
+    assert expected in err
+
+
+def test_a_batch_line_with_a_fact_given_twice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write(tmp_path / "b.jsonl", '{"n_stable_examples": 10}\n{"n_tools": 1, "n_tools": 2}\n')
+    code, out, _err = run(capsys, "evaluate", "--batch", path, "--no-trace")
+    assert code == EXIT_BAD_INPUT
+    results = batch_results(out)
+    assert results[0]["next_step"] == "few-shot"
+    assert results[1] == {"line": 2, "error": "duplicate key 'n_tools'"}

@@ -296,3 +296,13 @@ def test_warnings_that_can_fire_load(
 ) -> None:
     write_rules(rules_copy, "extra.yaml", [warning(when, applies_to)])
     assert load_ruleset(rules_copy).rule("extra-rule").kind == "warning"
+
+
+def test_a_key_given_twice_is_refused(rules_copy: Path) -> None:
+    """Plain YAML keeps the last of two `when:` keys silently; a rule file must not."""
+    path = rules_copy / "extra.yaml"
+    text = yaml.safe_dump({"rules": [rule()]}, sort_keys=False)
+    path.write_text(text.replace("  order: 500\n", "  order: 500\n  order: 501\n"))
+    problem = only_problem(rules_copy)
+    assert problem.startswith(f"{path}: line 5: ")  # the second `order:`
+    assert "duplicate key 'order'" in problem

@@ -29,12 +29,8 @@ from bot.engine.conditions import (
     Leaf,
     compile_condition,
 )
+from bot.engine.documents import load_yaml
 from bot.engine.errors import suggest, validation_messages
-
-try:  # libyaml is an order of magnitude faster; PyYAML's wheels ship it on the usual platforms.
-    from yaml import CSafeLoader as _YamlLoader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
 
 META_FILE = "ruleset.yaml"
 SEED_SECTIONS = ("checklist", "situations", "flowchart", "faq", "pitfalls")
@@ -289,7 +285,7 @@ def _read_yaml(path: Path, problems: list[Problem]) -> Any:
         problems.append(Problem(str(path), None, f"cannot read: {exc}"))
         return None
     try:
-        return yaml.load(text, Loader=_YamlLoader)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
