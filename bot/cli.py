@@ -164,7 +164,7 @@ def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
 
 def _batch_lines(name: str) -> Iterator[tuple[int, str | bytes]]:
     """Non-blank lines with their numbers, undecoded where the source is bytes: each line is decoded on its own
-    (by `json.loads`), so one bad line spoils only itself."""
+    (by `load_json`), so one bad line spoils only itself."""
     stream: IO[Any]
     if name == STDIN:
         stdin = _stdin()
@@ -202,12 +202,12 @@ def load_document(name: str) -> Any:
     """An answers document from a path or `-`: a `.json` file is JSON; anything else JSON or YAML."""
     label = _label(name)
     try:
-        text = _stdin().read() if name == STDIN else Path(name).read_text(encoding="utf-8-sig")
+        text = _stdin().read() if name == STDIN else Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise InputError(f"{label} is not UTF-8 text") from None
-    text = text.removeprefix("\ufeff")
+    text = text.removeprefix("\ufeff")  # a byte-order mark, from a file or a pipe
     if not text.strip():
         raise InputError(f"{label} is empty")
     try:
@@ -259,7 +259,7 @@ def ask_answers(stdin: TextIO, out: TextIO) -> Answers:
             try:
                 Answers.model_validate({**given, fact.name: raw})
             except ValidationError as exc:
-                out.write(f"  {_reask(fact, exc)}\n")
+                out.write(f"  {_reask(exc)}\n")
                 continue
             given[fact.name] = raw
             break
@@ -274,7 +274,7 @@ _PLEASE = {
 }
 
 
-def _reask(fact: Fact, exc: ValidationError) -> str:
+def _reask(exc: ValidationError) -> str:
     """Why an answer was refused, in the words of the prompt rather than of the validator."""
     error = exc.errors(include_url=False)[0]
     return _PLEASE.get(error["type"], error["msg"].removeprefix("Value error, "))

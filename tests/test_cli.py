@@ -916,3 +916,12 @@ def test_a_batch_line_with_a_fact_given_twice(capsys: pytest.CaptureFixture[str]
     results = batch_results(out)
     assert results[0]["next_step"] == "few-shot"
     assert results[1] == {"line": 2, "error": "duplicate key 'n_tools'"}
+
+
+@pytest.mark.parametrize("name", ["bom.json", "bom.yaml"])
+def test_a_byte_order_mark_in_an_answers_file_is_ignored(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    path = write(tmp_path / name, b'\xef\xbb\xbf{"n_stable_examples": 10}\n')
+    report = run_json(capsys, "evaluate", path, "--format", "json", "--no-trace")
+    assert report["next_step"] == "few-shot"

@@ -37,15 +37,20 @@ class Installed:
         return self.venv / "bin" / "should-finetune"
 
     def run(self, *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.command), *map(str, args)],
-            cwd=self.run_dir,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_clean([self.command, *args], cwd=self.run_dir, timeout=timeout)
+
+
+def run_clean(argv: list[str | Path], *, cwd: Path | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a command in the clean environment, capturing its output; the caller checks the exit code."""
+    return subprocess.run(
+        [str(arg) for arg in argv],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def clean_env() -> dict[str, str]:
@@ -70,24 +75,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     project = base / "project"
     shutil.copytree(ROOT, project, ignore=COPY_IGNORE)
     venv = base / "venv"
-    made = subprocess.run(
-        [base_python(), "-m", "venv", str(venv)],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    made = run_clean([base_python(), "-m", "venv", venv], timeout=300)
     assert made.returncode == 0, made.stdout + made.stderr
-    pip = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(project)],
-        cwd=base,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    pip = run_clean([venv / "bin" / "python", "-m", "pip", "install", "--quiet", project], cwd=base, timeout=900)
     assert pip.returncode == 0, pip.stdout + pip.stderr
     run_dir = base / "elsewhere"
     run_dir.mkdir()
@@ -105,19 +95,15 @@ def inside(path: Path, directory: Path) -> bool:
 
 
 def test_the_install_is_a_copy_in_site_packages_not_the_work_tree(installed: Installed) -> None:
-    probe = subprocess.run(
+    probe = run_clean(
         [
-            str(installed.venv / "bin" / "python"),
+            installed.venv / "bin" / "python",
             "-c",
             "import bot, bot.resources as r; print(bot.__file__); print(r.default_rules_dir()); "
             "print(r.default_templates_dir())",
         ],
         cwd=installed.run_dir,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
     assert probe.returncode == 0, probe.stderr
     package, rules, templates = (Path(line) for line in probe.stdout.splitlines())
