@@ -13,6 +13,8 @@ from bot.engine.answers import FACTS, MAX_COUNT, Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.resources import default_rules_dir
 
+pytest_plugins = ["tests.redis_support", "tests.slack_support"]
+
 
 @pytest.fixture(scope="session")
 def ruleset() -> RuleSet:

@@ -1,0 +1,371 @@
+"""Where decisions live: the only module that knows Redis.
+
+Key layout (all under a configurable prefix; one channel's keys share a hash tag, hence a Redis Cluster slot):
+
+    {prefix}:{T123:C456}:decision:<id>            hash: `meta` and `delivery`, each a JSON object
+    {prefix}:{T123:C456}:decision:<id>:versions   list of JSON objects, oldest first; a version's number is its position
+    {prefix}:{T123:C456}:decisions                sorted set of decision ids, score = created_at in epoch seconds
+    {prefix}:{T123:D789}:threads                  hash: verdict message ts -> {"channel": origin, "decision": id}
+    {prefix}:channels                             set of "T123:C456" that have at least one decision
+
+Every value is JSON and every timestamp a UTC ISO-8601 string.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import redis
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+__all__ = [
+    "Decision",
+    "DecisionExists",
+    "DecisionNotFound",
+    "DecisionStore",
+    "Delivery",
+    "DeliveryStatus",
+    "NewVersion",
+    "StoreError",
+    "Trigger",
+    "Version",
+    "connect_redis",
+    "new_decision_id",
+]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware datetime, normalised to UTC; naive datetimes are rejected."""
+
+
+class Trigger(StrEnum):
+    """What produced a version of a decision."""
+
+    SUBMIT = "submit"
+    EDIT = "edit"
+    RE_REVIEW = "re-review"
+    FOLLOW_UP = "follow-up"
+
+
+class NewVersion(BaseModel):
+    """The data of a version as the caller knows it; the store assigns its number and time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    answers: dict[str, Any]
+    verdict: str
+    next_step: str
+    decided_by: str
+    fired: list[str]
+    ruleset_version: str
+    ruleset_sha256: str
+    by: str
+    trigger: Trigger
+
+
+class Version(NewVersion):
+    """One stored version of a decision; never rewritten once written."""
+
+    number: int = Field(ge=1)
+    at: UtcDatetime
+
+
+class DeliveryStatus(StrEnum):
+    """Whether the verdict message reached Slack."""
+
+    PENDING = "pending"
+    POSTED = "posted"
+    FAILED = "failed"
+
+
+class Delivery(BaseModel):
+    """Where the verdict message is (its channel, maybe a DM, and ts, which is also its thread), or why it is not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: DeliveryStatus
+    channel: str | None = None
+    ts: str | None = None
+    error: str | None = None
+    at: UtcDatetime | None = None
+
+
+class Decision(BaseModel):
+    """A decision asked for in one channel, with every version of its verdict, oldest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    workspace: str
+    channel: str
+    requester: str
+    created_at: UtcDatetime
+    delivery: Delivery
+    versions: list[Version] = Field(min_length=1)
+
+    @property
+    def latest(self) -> Version:
+        """The newest version."""
+        return self.versions[-1]
+
+
+class _Meta(BaseModel):
+    """The immutable part of a decision, stored as the `meta` field."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    workspace: str
+    channel: str
+    requester: str
+    created_at: UtcDatetime
+
+
+class _ThreadRef(BaseModel):
+    """A thread index entry: the decision whose verdict message is the thread's parent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    decision: str
+
+
+class StoreError(Exception):
+    """A store operation could not be done as asked."""
+
+
+class DecisionNotFound(StoreError, LookupError):
+    """No decision with that id in that channel."""
+
+
+class DecisionExists(StoreError):
+    """A decision with that id already exists in that channel."""
+
+
+_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
+_SLACK_TS = re.compile(r"[0-9]{1,16}\.[0-9]{1,16}")
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def new_decision_id(now: datetime | None = None) -> str:
+    """A 26-character ULID: millisecond time then 80 random bits in Crockford base32, so ids sort by creation time."""
+    millis = (now - _EPOCH) // timedelta(milliseconds=1) if now is not None else time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _check_id(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not _SLACK_ID.fullmatch(value):
+        raise ValueError(f"invalid {kind} id {value!r}: expected 1-64 characters of A-Z and 0-9")
+    return value
+
+
+def _check_ts(value: str) -> str:
+    if not isinstance(value, str) or not _SLACK_TS.fullmatch(value):
+        raise ValueError(f"invalid message ts {value!r}: expected digits, a dot and digits")
+    return value
+
+
+def _check_aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+# Appends only to a decision that exists, atomically; returns the new length (the version's number) or 0.
+_APPEND_VERSION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('RPUSH', KEYS[2], ARGV[1])
+"""
+
+# Sets one field of a decision's hash only if the decision exists; returns 1 or 0.
+_SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+class DecisionStore:
+    """Decisions, their versions and where their verdicts were posted, kept in Redis."""
+
+    def __init__(self, redis: redis.Redis, *, prefix: str = "should-finetune") -> None:
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError(f"invalid key prefix {prefix!r}: expected 1-100 characters of A-Z a-z 0-9 _ . : -")
+        client = redis  # the parameter shadows the module in this method
+        if not client.get_connection_kwargs().get("decode_responses"):
+            raise ValueError("DecisionStore needs a client made with decode_responses=True (see connect_redis)")
+        self._redis = client
+        self._prefix = prefix
+        self._append_version = client.register_script(_APPEND_VERSION)
+        self._set_if_exists = client.register_script(_SET_IF_EXISTS)
+
+    # Keys
+
+    def _channel_key(self, workspace: str, channel: str) -> str:
+        return f"{self._prefix}:{{{_check_id('workspace', workspace)}:{_check_id('channel', channel)}}}"
+
+    def _decision_key(self, workspace: str, channel: str, decision_id: str) -> str:
+        return f"{self._channel_key(workspace, channel)}:decision:{_check_id('decision', decision_id)}"
+
+    # Verbs
+
+    def create_decision(
+        self,
+        *,
+        workspace: str,
+        channel: str,
+        requester: str,
+        version: NewVersion,
+        decision_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Decision:
+        """Store a new decision with its first version; its delivery starts PENDING."""
+        created_at = _check_aware("now", now) if now is not None else datetime.now(UTC)
+        decision_id = decision_id if decision_id is not None else new_decision_id(created_at)
+        key = self._decision_key(workspace, channel, decision_id)
+        first = _stamp(version, number=1, at=created_at)
+        meta = _Meta(id=decision_id, workspace=workspace, channel=channel, requester=requester, created_at=created_at)
+        delivery = Delivery(status=DeliveryStatus.PENDING)
+        # The channel set is in another slot, so it is written first and outside the transaction: a listed channel
+        # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
+        self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
+        index_key = f"{self._channel_key(workspace, channel)}:decisions"
+
+        def write(pipe: redis.client.Pipeline) -> None:
+            # WATCHed, so an id created meanwhile makes EXEC fail and this runs again, then raises.
+            if pipe.exists(key):
+                raise DecisionExists(f"decision {decision_id} already exists in {workspace}:{channel}")
+            pipe.multi()
+            pipe.hset(key, mapping={"meta": meta.model_dump_json(), "delivery": delivery.model_dump_json()})
+            pipe.rpush(f"{key}:versions", _version_json(first))
+            pipe.zadd(index_key, {decision_id: created_at.timestamp()})
+
+        self._redis.transaction(write, key)
+        return Decision(**meta.model_dump(), delivery=delivery, versions=[first])
+
+    def append_version(
+        self, *, workspace: str, channel: str, decision_id: str, version: NewVersion, now: datetime | None = None
+    ) -> Version:
+        """Append a version to a decision; its number is its position, so concurrent appends get distinct numbers."""
+        key = self._decision_key(workspace, channel, decision_id)
+        at = _check_aware("now", now) if now is not None else datetime.now(UTC)
+        payload = _version_json(_stamp(version, number=1, at=at))
+        number = int(self._append_version(keys=[key, f"{key}:versions"], args=[payload]))
+        if number == 0:
+            raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
+        return _stamp(version, number=number, at=at)
+
+    def record_delivery(self, *, workspace: str, channel: str, decision_id: str, delivery: Delivery) -> None:
+        """Store where the verdict was posted (or why not); a POSTED delivery also indexes its thread."""
+        key = self._decision_key(workspace, channel, decision_id)
+        thread_key = None
+        if delivery.status is DeliveryStatus.POSTED:
+            if not delivery.channel or not delivery.ts:
+                raise ValueError("a POSTED delivery needs the channel and ts of the verdict message")
+            thread_key = f"{self._channel_key(workspace, delivery.channel)}:threads"
+            _check_ts(delivery.ts)
+        if not self._set_if_exists(keys=[key], args=["delivery", delivery.model_dump_json()]):
+            raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
+        if thread_key is not None and delivery.ts is not None:
+            # A DM's thread index is in the DM's slot, apart from the decision: written second, and idempotent, so a
+            # caller that sees an error here simply records the delivery again.
+            ref = _ThreadRef(channel=channel, decision=decision_id)
+            self._redis.hset(thread_key, delivery.ts, ref.model_dump_json())
+
+    def decision(self, *, workspace: str, channel: str, decision_id: str) -> Decision | None:
+        """The decision with that id in that channel, or None."""
+        key = self._decision_key(workspace, channel, decision_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            pipe.lrange(f"{key}:versions", 0, -1)
+            fields, versions = pipe.execute()
+        return _decision_from(fields, versions)
+
+    def decision_for_thread(self, *, workspace: str, channel: str, thread_ts: str) -> Decision | None:
+        """The decision whose verdict message starts that thread in that channel (maybe a DM), or None."""
+        thread_key = f"{self._channel_key(workspace, channel)}:threads"
+        raw = self._redis.hget(thread_key, _check_ts(thread_ts))
+        if raw is None:
+            return None
+        ref = _ThreadRef.model_validate_json(raw)
+        return self.decision(workspace=workspace, channel=ref.channel, decision_id=ref.decision)
+
+    def decisions_between(self, *, workspace: str, channel: str, start: datetime, end: datetime) -> list[Decision]:
+        """Decisions created in [start, end) in one channel, oldest first: start inclusive, end exclusive."""
+        low = _check_aware("start", start).timestamp()
+        high = _check_aware("end", end).timestamp()
+        channel_key = self._channel_key(workspace, channel)
+        ids = self._redis.zrangebyscore(f"{channel_key}:decisions", low, f"({high!r}")
+        if not ids:
+            return []
+        with self._redis.pipeline(transaction=False) as pipe:
+            for decision_id in ids:
+                key = f"{channel_key}:decision:{_check_id('decision', str(decision_id))}"
+                pipe.hgetall(key)
+                pipe.lrange(f"{key}:versions", 0, -1)
+            replies = pipe.execute()
+        decisions = (_decision_from(replies[i], replies[i + 1]) for i in range(0, len(replies), 2))
+        return [decision for decision in decisions if decision is not None]
+
+    def channels_with_decisions(self) -> list[tuple[str, str]]:
+        """Every (workspace, channel) that has at least one decision, sorted."""
+        members = self._redis.smembers(f"{self._prefix}:channels")
+        pairs = (str(member).split(":", 1) for member in members)
+        return sorted((workspace, channel) for workspace, channel in pairs)
+
+    def ping(self) -> bool:
+        """Whether Redis answers; False instead of an exception when it does not."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+
+def _stamp(version: NewVersion, *, number: int, at: datetime) -> Version:
+    fields = {name: getattr(version, name) for name in NewVersion.model_fields}
+    return Version(**fields, number=number, at=at)
+
+
+def _version_json(version: Version) -> str:
+    # The number is the list position, known only once pushed, so it is not stored.
+    return version.model_dump_json(exclude={"number"})
+
+
+def _decision_from(fields: Mapping[str, str], versions: list[str]) -> Decision | None:
+    if "meta" not in fields or not versions:
+        return None
+    meta = _Meta.model_validate_json(fields["meta"])
+    return Decision(
+        **meta.model_dump(),
+        delivery=Delivery.model_validate_json(fields["delivery"]),
+        versions=[Version.model_validate({**json.loads(raw), "number": i}) for i, raw in enumerate(versions, 1)],
+    )
+
+
+def connect_redis(url: str, *, socket_timeout: float = 0.5, retries: int = 2) -> redis.Redis:
+    """A client for `redis://`, `rediss://` or `unix://` URLs with short timeouts and few retries, for the ack path."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
+        health_check_interval=30,
+        decode_responses=True,
+    )

@@ -1,0 +1,421 @@
+"""Contract tests of DecisionStore against a real Redis server (REDIS_URL, or the embedded one)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from bot.store import (
+    Decision,
+    DecisionExists,
+    DecisionNotFound,
+    DecisionStore,
+    Delivery,
+    DeliveryStatus,
+    NewVersion,
+    Trigger,
+    Version,
+    connect_redis,
+    new_decision_id,
+)
+
+T = "T0001"
+C = "C0001"
+NOW = datetime(2025, 3, 3, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def new_version(*, verdict: str = "fine-tune", by: str = "U0001", trigger: Trigger = Trigger.SUBMIT) -> NewVersion:
+    return NewVersion(
+        answers={"examples": 5000, "tried_rag": True, "task": "classify <tickets> & route"},
+        verdict=verdict,
+        next_step="Collect 500 more labelled examples.",
+        decided_by="enough-data",
+        fired=["enough-data", "prompting-plateaued"],
+        ruleset_version="2025.03",
+        ruleset_sha256="ab" * 32,
+        by=by,
+        trigger=trigger,
+    )
+
+
+def create(store: DecisionStore, *, channel: str = C, workspace: str = T, at: datetime = NOW) -> Decision:
+    return store.create_decision(workspace=workspace, channel=channel, requester="U0001", version=new_version(), now=at)
+
+
+def prefix_keys(client: redis.Redis, prefix: str) -> set[str]:
+    return {str(key) for key in client.scan_iter(match=f"{prefix}*", count=1000)}
+
+
+# Create and read
+
+
+def test_create_returns_and_stores_exactly_the_given_fields(store: DecisionStore) -> None:
+    created = store.create_decision(
+        workspace=T, channel=C, requester="U0002", version=new_version(), decision_id="D1", now=NOW
+    )
+
+    expected = Decision(
+        id="D1",
+        workspace=T,
+        channel=C,
+        requester="U0002",
+        created_at=NOW,
+        delivery=Delivery(status=DeliveryStatus.PENDING),
+        versions=[
+            Version(
+                number=1,
+                answers={"examples": 5000, "tried_rag": True, "task": "classify <tickets> & route"},
+                verdict="fine-tune",
+                next_step="Collect 500 more labelled examples.",
+                decided_by="enough-data",
+                fired=["enough-data", "prompting-plateaued"],
+                ruleset_version="2025.03",
+                ruleset_sha256="ab" * 32,
+                by="U0001",
+                at=NOW,
+                trigger=Trigger.SUBMIT,
+            )
+        ],
+    )
+    assert created == expected
+    assert store.decision(workspace=T, channel=C, decision_id="D1") == expected
+    assert created.latest == expected.versions[0]
+
+
+def test_timestamps_are_normalised_to_utc(store: DecisionStore) -> None:
+    paris = timezone(timedelta(hours=1))
+    created = create(store, at=NOW.astimezone(paris))
+
+    stored = store.decision(workspace=T, channel=C, decision_id=created.id)
+
+    assert stored is not None
+    assert stored.created_at == NOW
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert stored.latest.at.utcoffset() == timedelta(0)
+
+
+def test_naive_times_are_rejected(store: DecisionStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        create(store, at=datetime(2025, 3, 3, 9, 30))
+
+
+def test_generated_ids_are_unique_sortable_and_slack_id_shaped(store: DecisionStore) -> None:
+    ids = [create(store, at=NOW + timedelta(milliseconds=i)).id for i in range(20)]
+
+    assert len(set(ids)) == 20
+    assert ids == sorted(ids)
+    assert all(len(i) == 26 and i.isalnum() and i.isupper() for i in ids)
+    assert new_decision_id(NOW)[:10] == new_decision_id(NOW)[:10]  # the time part comes first
+
+
+def test_an_existing_id_cannot_be_created_again(store: DecisionStore) -> None:
+    store.create_decision(workspace=T, channel=C, requester="U1", version=new_version(), decision_id="D1", now=NOW)
+
+    with pytest.raises(DecisionExists):
+        store.create_decision(
+            workspace=T, channel=C, requester="U2", version=new_version(verdict="other"), decision_id="D1"
+        )
+
+    stored = store.decision(workspace=T, channel=C, decision_id="D1")
+    assert stored is not None
+    assert stored.requester == "U1"
+    assert [v.verdict for v in stored.versions] == ["fine-tune"]
+
+
+def test_unknown_decision_reads_as_none(store: DecisionStore) -> None:
+    create(store)
+
+    assert store.decision(workspace=T, channel=C, decision_id="NOPE") is None
+    assert store.decision(workspace=T, channel="C0002", decision_id="NOPE") is None
+
+
+# Versions
+
+
+def test_versions_are_appended_and_numbered_by_position(store: DecisionStore) -> None:
+    created = create(store)
+
+    second = store.append_version(
+        workspace=T,
+        channel=C,
+        decision_id=created.id,
+        version=new_version(verdict="try-rag", by="U0009", trigger=Trigger.EDIT),
+        now=NOW + timedelta(hours=1),
+    )
+    third = store.append_version(
+        workspace=T, channel=C, decision_id=created.id, version=new_version(trigger=Trigger.FOLLOW_UP)
+    )
+
+    stored = store.decision(workspace=T, channel=C, decision_id=created.id)
+    assert stored is not None
+    assert [v.number for v in stored.versions] == [1, 2, 3]
+    assert stored.versions[0] == created.versions[0]  # never rewritten
+    assert stored.versions[1] == second
+    assert stored.versions[2] == third
+    assert (second.verdict, second.by, second.trigger, second.at) == (
+        "try-rag",
+        "U0009",
+        Trigger.EDIT,
+        NOW + timedelta(hours=1),
+    )
+    assert stored.latest == third
+    assert third.at.tzinfo is not None
+
+
+def test_concurrent_appends_get_distinct_numbers(store: DecisionStore) -> None:
+    created = create(store)
+    threads, per_thread = 8, 10
+    numbers: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def append(worker: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            version = store.append_version(
+                workspace=T,
+                channel=C,
+                decision_id=created.id,
+                version=new_version(verdict=f"w{worker}-{i}", trigger=Trigger.RE_REVIEW),
+            )
+            with lock:
+                numbers.append(version.number)
+
+    workers = [threading.Thread(target=append, args=(w,)) for w in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    total = 1 + threads * per_thread
+    assert sorted(numbers) == list(range(2, total + 1))
+    stored = store.decision(workspace=T, channel=C, decision_id=created.id)
+    assert stored is not None
+    assert [v.number for v in stored.versions] == list(range(1, total + 1))
+    by_number = {v.number: v.verdict for v in stored.versions}
+    assert len(set(by_number.values())) == total  # every append landed exactly once
+
+
+def test_appending_to_an_unknown_decision_fails_and_writes_nothing(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    with pytest.raises(DecisionNotFound):
+        store.append_version(workspace=T, channel=C, decision_id="NOPE", version=new_version())
+
+    assert prefix_keys(redis_client, key_prefix) == set()
+
+
+# Delivery and threads
+
+
+def test_new_decisions_are_pending_delivery(store: DecisionStore) -> None:
+    assert create(store).delivery == Delivery(status=DeliveryStatus.PENDING)
+
+
+def test_posted_delivery_is_recorded_and_its_thread_finds_the_decision(store: DecisionStore) -> None:
+    created = create(store)
+    delivery = Delivery(status=DeliveryStatus.POSTED, channel=C, ts="1741000000.000100", at=NOW)
+
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=delivery)
+
+    stored = store.decision(workspace=T, channel=C, decision_id=created.id)
+    assert stored is not None
+    assert stored.delivery == delivery
+    assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000100") == stored
+    assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000101") is None
+    assert store.decision_for_thread(workspace=T, channel="C0002", thread_ts="1741000000.000100") is None
+
+
+def test_a_dm_delivery_is_found_from_the_dm_thread(store: DecisionStore) -> None:
+    created = create(store)
+    failed = Delivery(status=DeliveryStatus.FAILED, error="not_in_channel", at=NOW)
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=failed)
+    assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000200") is None
+
+    dm = Delivery(status=DeliveryStatus.POSTED, channel="D0001", ts="1741000000.000200", at=NOW)
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=dm)
+
+    found = store.decision_for_thread(workspace=T, channel="D0001", thread_ts="1741000000.000200")
+    assert found is not None
+    assert (found.id, found.channel, found.delivery) == (created.id, C, dm)
+    assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000200") is None
+
+
+def test_delivery_to_an_unknown_decision_fails_and_indexes_nothing(store: DecisionStore) -> None:
+    delivery = Delivery(status=DeliveryStatus.POSTED, channel=C, ts="1741000000.000100", at=NOW)
+
+    with pytest.raises(DecisionNotFound):
+        store.record_delivery(workspace=T, channel=C, decision_id="NOPE", delivery=delivery)
+
+    assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000100") is None
+
+
+def test_a_posted_delivery_needs_channel_and_ts(store: DecisionStore) -> None:
+    created = create(store)
+
+    with pytest.raises(ValueError, match="channel and ts"):
+        store.record_delivery(
+            workspace=T, channel=C, decision_id=created.id, delivery=Delivery(status=DeliveryStatus.POSTED)
+        )
+
+
+# Ranges
+
+
+def test_decisions_between_includes_start_and_excludes_end(store: DecisionStore) -> None:
+    start = NOW
+    end = NOW + timedelta(days=7)
+    at_start = create(store, at=start)
+    inside = create(store, at=start + timedelta(days=3))
+    just_before_end = create(store, at=end - timedelta(microseconds=1))
+    create(store, at=start - timedelta(microseconds=1))
+    create(store, at=end)
+
+    found = store.decisions_between(workspace=T, channel=C, start=start, end=end)
+
+    assert [d.id for d in found] == [at_start.id, inside.id, just_before_end.id]
+    assert found[0] == at_start
+
+
+def test_decisions_between_is_per_channel_and_workspace(store: DecisionStore) -> None:
+    mine = create(store)
+    create(store, channel="C0002")
+    create(store, workspace="T0002")
+
+    found = store.decisions_between(workspace=T, channel=C, start=NOW - timedelta(days=1), end=NOW + timedelta(days=1))
+
+    assert [d.id for d in found] == [mine.id]
+    assert store.decisions_between(workspace=T, channel="C0003", start=NOW, end=NOW + timedelta(days=1)) == []
+    assert store.channels_with_decisions() == [(T, C), (T, "C0002"), ("T0002", C)]
+
+
+def test_decisions_between_orders_oldest_first(store: DecisionStore) -> None:
+    later = create(store, at=NOW + timedelta(hours=2))
+    earlier = create(store, at=NOW + timedelta(hours=1))
+
+    found = store.decisions_between(workspace=T, channel=C, start=NOW, end=NOW + timedelta(days=1))
+
+    assert [d.id for d in found] == [earlier.id, later.id]
+
+
+# Keys and values
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "c0001", "C0001:evil", "C0001}", "{C0001}", "C*", "C 1", "C\n1", "../C1", "Ç1", "C" * 65],
+)
+def test_ids_that_could_address_other_keys_are_rejected(store: DecisionStore, bad: str) -> None:
+    version = new_version()
+    with pytest.raises(ValueError, match="invalid"):
+        store.create_decision(workspace=T, channel=bad, requester="U1", version=version)
+    with pytest.raises(ValueError, match="invalid"):
+        store.create_decision(workspace=bad, channel=C, requester="U1", version=version)
+    with pytest.raises(ValueError, match="invalid"):
+        store.create_decision(workspace=T, channel=C, requester="U1", version=version, decision_id=bad)
+    with pytest.raises(ValueError, match="invalid"):
+        store.decision(workspace=T, channel=C, decision_id=bad)
+    with pytest.raises(ValueError, match="invalid"):
+        store.append_version(workspace=T, channel=bad, decision_id="D1", version=version)
+    with pytest.raises(ValueError, match="invalid"):
+        store.decision_for_thread(workspace=T, channel=bad, thread_ts="1741000000.000100")
+    with pytest.raises(ValueError, match="invalid"):
+        store.decisions_between(workspace=bad, channel=C, start=NOW, end=NOW)
+
+
+def test_bad_thread_ts_and_delivery_channel_are_rejected(store: DecisionStore) -> None:
+    created = create(store)
+    with pytest.raises(ValueError, match="invalid message ts"):
+        store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.1:x")
+    with pytest.raises(ValueError, match="invalid channel"):
+        store.record_delivery(
+            workspace=T,
+            channel=C,
+            decision_id=created.id,
+            delivery=Delivery(status=DeliveryStatus.POSTED, channel="D1}x", ts="1741000000.000100"),
+        )
+
+
+@pytest.mark.parametrize("prefix", ["", "a{b}", "a b", "a*"])
+def test_bad_prefixes_are_rejected(redis_client: redis.Redis, prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        DecisionStore(redis_client, prefix=prefix)
+
+
+def test_a_client_without_decoded_responses_is_rejected(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            DecisionStore(client)
+    finally:
+        client.close()
+
+
+def test_key_layout_and_one_slot_per_channel(store: DecisionStore, redis_client: redis.Redis, key_prefix: str) -> None:
+    created = create(store)
+    store.append_version(workspace=T, channel=C, decision_id=created.id, version=new_version())
+    dm = Delivery(status=DeliveryStatus.POSTED, channel="D0001", ts="1741000000.000200", at=NOW)
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=dm)
+
+    channel = f"{key_prefix}:{{{T}:{C}}}"
+    assert prefix_keys(redis_client, key_prefix) == {
+        f"{channel}:decision:{created.id}",
+        f"{channel}:decision:{created.id}:versions",
+        f"{channel}:decisions",
+        f"{key_prefix}:{{{T}:D0001}}:threads",
+        f"{key_prefix}:channels",
+    }
+    channel_keys = [key for key in prefix_keys(redis_client, key_prefix) if key.startswith(channel)]
+    assert len(channel_keys) == 3
+    assert {key_slot(key.encode()) for key in channel_keys} == {key_slot(f"{T}:{C}".encode())}
+    assert redis_client.smembers(f"{key_prefix}:channels") == {f"{T}:{C}"}
+
+
+def test_values_are_json(store: DecisionStore, redis_client: redis.Redis, key_prefix: str) -> None:
+    created = create(store)
+    dm = Delivery(status=DeliveryStatus.POSTED, channel="D0001", ts="1741000000.000200", at=NOW)
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=dm)
+    channel = f"{key_prefix}:{{{T}:{C}}}"
+
+    fields = redis_client.hgetall(f"{channel}:decision:{created.id}")
+    meta = json.loads(fields["meta"])
+    assert meta == {
+        "id": created.id,
+        "workspace": T,
+        "channel": C,
+        "requester": "U0001",
+        "created_at": "2025-03-03T09:30:15.123456Z",
+    }
+    assert json.loads(fields["delivery"]) == {
+        "status": "posted",
+        "channel": "D0001",
+        "ts": "1741000000.000200",
+        "error": None,
+        "at": "2025-03-03T09:30:15.123456Z",
+    }
+    [version] = redis_client.lrange(f"{channel}:decision:{created.id}:versions", 0, -1)
+    assert json.loads(version)["trigger"] == "submit"
+    assert json.loads(version)["at"] == "2025-03-03T09:30:15.123456Z"
+    assert json.loads(version)["answers"]["task"] == "classify <tickets> & route"
+    assert redis_client.zscore(f"{channel}:decisions", created.id) == NOW.timestamp()
+    assert json.loads(redis_client.hget(f"{key_prefix}:{{{T}:D0001}}:threads", "1741000000.000200") or "") == {
+        "channel": C,
+        "decision": created.id,
+    }
+
+
+def test_ping(store: DecisionStore) -> None:
+    assert store.ping() is True
+
+
+def test_ping_is_false_when_redis_is_unreachable() -> None:
+    client = connect_redis("unix:///nonexistent/sf-test.sock", socket_timeout=0.1, retries=0)
+    try:
+        assert DecisionStore(client).ping() is False
+    finally:
+        client.close()
