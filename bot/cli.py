@@ -15,12 +15,13 @@ from typing import IO, Any, TextIO
 import yaml
 from pydantic import ValidationError
 
+from bot.embedded_redis import EmbeddedRedisError
 from bot.engine.answers import FACTS, Answers, AnswersError, Fact, parse_answers
 from bot.engine.documents import DuplicateKeyError, load_json, load_yaml
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet, RuleSetError, load_ruleset
 from bot.engine.verdict import Verdict, evaluate
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.templating import build_environment
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 2, 3
@@ -37,12 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            name = "SHOULD_FINETUNE_" + "_".join(map(str, error["loc"])).upper()
-            message = error["msg"].removeprefix("Value error, ")
-            print(f"should-finetune: setting {name}: {message}", file=sys.stderr)
+        settings = load_settings()
+    except SettingsError as exc:
+        _print_lines(exc)
         return EXIT_BAD_INPUT
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
@@ -53,11 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"should-finetune: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (SettingsError, EmbeddedRedisError) as exc:
+        _print_lines(exc)
+        return EXIT_BAD_INPUT
     except BrokenPipeError:  # `should-finetune evaluate ... | head`
         return EXIT_OK
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _print_lines(exc: Exception) -> None:
+    for line in str(exc).splitlines():
+        print(f"should-finetune: {line}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,7 +105,66 @@ def _parser() -> argparse.ArgumentParser:
     check = rules.add_parser("check", help="validate a rule set and print its version, hash and size")
     check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="default: the configured rule set")
     check.set_defaults(handler=_rules_check)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the bot over HTTP (/slack/events, /healthz, /readyz)",
+        description=(
+            "Serve Slack's requests on /slack/events with a production WSGI server. Needs SLACK_BOT_TOKEN and "
+            "SLACK_SIGNING_SECRET; without REDIS_URL, starts an embedded Redis that keeps its data in "
+            "SHOULD_FINETUNE_DATA_DIR."
+        ),
+    )
+    serve.add_argument("--port", type=int, help="port to listen on (default: $SHOULD_FINETUNE_PORT or 3000)")
+    serve.add_argument("--host", help="address to listen on (default: $SHOULD_FINETUNE_HOST or 0.0.0.0)")
+    serve.set_defaults(handler=_serve)
+
+    sock = commands.add_parser(
+        "socket",
+        help="run the bot over Socket Mode (no public URL needed)",
+        description="Connect to Slack over Socket Mode. Needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-...).",
+    )
+    sock.set_defaults(handler=_socket)
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="print the Slack app manifest",
+        description="Print a Slack app manifest (JSON) to paste at https://api.slack.com/apps > Create New App.",
+    )
+    mode = manifest.add_mutually_exclusive_group()
+    mode.add_argument("--socket", action="store_true", help="for Socket Mode")
+    mode.add_argument("--url", metavar="URL", help="public https:// base URL of `serve` (HTTP mode)")
+    manifest.set_defaults(handler=_manifest)
     return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import serving  # noqa: PLC0415 - Bolt and the server load only for the commands that serve
+
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: expected a port number from 1 to 65535")
+    serving.configure_logging(settings)
+    serving.serve(settings, port=args.port, host=args.host)
+    return EXIT_OK
+
+
+def _socket(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import serving  # noqa: PLC0415
+
+    serving.configure_logging(settings)
+    serving.socket(settings)
+    return EXIT_OK
+
+
+def _manifest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.manifest import build_manifest  # noqa: PLC0415
+
+    try:
+        manifest = build_manifest(socket_mode=args.socket, url=args.url)
+    except ValueError as exc:
+        raise InputError(f"--url {args.url}: {exc}") from None
+    print(json.dumps(manifest, indent=2))
+    return EXIT_OK
 
 
 def _rules_check(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,27 +2,71 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.resources import default_rules_dir, default_templates_dir
+
+ENV_PREFIX = "SHOULD_FINETUNE_"
+
+# Slack's own names for its settings, as every Slack app documents them; everything else carries the prefix.
+_SLACK_NAMES = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL",
+    "redis_url": "REDIS_URL",
+}
+
+
+def _slack_name(field: str) -> Any:
+    return AliasChoices(_SLACK_NAMES[field], ENV_PREFIX + _SLACK_NAMES[field])
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "should-finetune"
+
+
+class SettingsError(ValueError):
+    """A setting that is missing or malformed; the message names the environment variable."""
 
 
 class Settings(BaseSettings):
     """Everything the bot can be configured with. Nothing else in the code reads `os.environ`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SHOULD_FINETUNE_",
+        env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
         env_ignore_empty=True,  # `SHOULD_FINETUNE_RULES_DIR=` means "not set", not "the current directory"
         extra="ignore",
+        populate_by_name=True,
     )
 
     rules_dir: Path = default_rules_dir()
     templates_dir: Path | None = None
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_slack_name("slack_bot_token"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=_slack_name("slack_signing_secret"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_slack_name("slack_app_token"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_slack_name("slack_api_url"))
+    redis_url: SecretStr | None = Field(None, validation_alias=_slack_name("redis_url"))
+
+    # Where the embedded Redis keeps its append-only file when REDIS_URL is unset.
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    redis_prefix: str = "should-finetune"
+    host: str = "0.0.0.0"  # a server in a container listens on every interface
+    port: int = Field(3000, ge=1, le=65535)
+    threads: int = Field(16, ge=1, le=256)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    log_level: str = "INFO"
 
     @field_validator("rules_dir", "templates_dir")
     @classmethod
@@ -31,7 +75,88 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} is not a directory")
         return path
 
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _token(value, "xoxb-", "a bot token")
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _token(value, "xapp-", "an app-level token with the connections:write scope")
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9A-Za-z]{16,128}", value.get_secret_value()):
+            raise ValueError("expected the app's signing secret (letters and digits, from Basic Information)")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("expected an http:// or https:// URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("the URL has no host")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError("the URL has no socket path")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR")
+        if value.upper() not in levels:
+            raise ValueError(f"expected one of {', '.join(levels)}")
+        return value.upper()
+
     @property
     def template_dirs(self) -> list[Path]:
         """A team's own templates first, so that each file it provides overrides the default one."""
         return [*([self.templates_dir] if self.templates_dir else []), default_templates_dir()]
+
+    def require(self, *fields: str) -> None:
+        """Stop with a `SettingsError` naming each of `fields` that is not set."""
+        missing = [env_name(name) for name in fields if getattr(self, name) is None]
+        if missing:
+            raise SettingsError(f"{' and '.join(missing)} must be set (in the environment or a .env file)")
+
+
+def env_name(field: str) -> str:
+    """The environment variable a field is read from."""
+    return _SLACK_NAMES.get(field) or ENV_PREFIX + field.upper()
+
+
+def _token(value: SecretStr | None, prefix: str, what: str) -> SecretStr | None:
+    if value is not None:
+        token = value.get_secret_value()
+        if not token.startswith(prefix) or not re.fullmatch(r"[\x21-\x7e]+", token):
+            raise ValueError(f"expected {what}, starting with {prefix}")
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; a problem becomes one `SettingsError` naming every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            # Aliased fields report the alias; map either back to the one name the README documents.
+            field = next((f for f, alias in _SLACK_NAMES.items() if field in {alias, ENV_PREFIX + alias}), field)
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"setting {env_name(field)}: {message}")
+        raise SettingsError("\n".join(lines)) from None

@@ -1,0 +1,41 @@
+"""`build_app`: the one place where the Bolt app is created and every listener module is registered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.services import Services
+from bot.slack.listeners import command, messages, submission
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: Services, *, socket_mode: bool = False) -> App:
+    """The Bolt app, wired to `services`.
+
+    `process_before_response=True`: each listener acknowledges within its own call, so the HTTP response leaves as
+    soon as `ack()` has run instead of after Bolt's 10 ms polling loop; slow work goes to `services.run_soon`.
+    """
+    settings = services.settings
+    app = App(
+        client=services.client,
+        signing_secret=None if socket_mode else settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
+        request_verification_enabled=not socket_mode,
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("bot.bolt"),
+    )
+    command.register(app, services)
+    submission.register(app, services)
+    messages.register(app, services)  # last: it holds the catch-all event listener
+
+    @app.error
+    def handle_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        kind = body.get("type") or ("command" if "command" in body else "unknown")
+        log.error("listener failed on a %s request", kind, exc_info=error)
+        return BoltResponse(status=500, body="")
+
+    return app

@@ -1,0 +1,67 @@
+"""The Slack app manifest: paste it at api.slack.com/apps ("From an app manifest") to create the app in one step."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.server import EVENTS_PATH
+from bot.slack.ids import COMMAND
+
+BOT_SCOPES = (
+    "commands",  # the slash command
+    "chat:write",  # verdicts, thread explanations, DMs when a channel is out of reach
+    "channels:history",  # follow-up questions in verdict threads (public channels)
+    "groups:history",  # ... and private channels the bot was invited to
+    "reactions:read",  # re-review on a reaction
+    "app_mentions:read",  # @should-finetune in a thread
+    "channels:read",  # channel names for the weekly digest
+    "groups:read",
+)
+BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "app_mention")
+
+
+def request_url(url: str) -> str:
+    """The events URL for a public base URL (`https://bot.example.com` gives `.../slack/events`)."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ValueError("the URL must be public https://, e.g. https://bot.example.com (Slack refuses http)")
+    path = parts.path.rstrip("/")
+    return f"https://{parts.netloc}{path if path.endswith(EVENTS_PATH) else path + EVENTS_PATH}"
+
+
+def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, Any]:
+    """The manifest for Socket Mode, or for HTTP mode at `url` (a placeholder to edit when not given)."""
+    events_url = request_url(url) if url else f"https://bot.example.com{EVENTS_PATH}"
+    command: dict[str, Any] = {
+        "command": COMMAND,
+        "description": "Decide whether to fine-tune a model, or what to try first",
+        "usage_hint": "[use case] | help",
+        "should_escape": False,
+    }
+    events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if not socket_mode:
+        command["url"] = events_url
+        events["request_url"] = events_url
+        interactivity["request_url"] = events_url
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": "should-finetune",
+            "description": "Tells your team whether to fine-tune a model, or what cheaper thing to try first.",
+            "background_color": "#2c2d30",
+        },
+        "features": {
+            "bot_user": {"display_name": "should-finetune", "always_online": True},
+            "slash_commands": [command],
+        },
+        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }

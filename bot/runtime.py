@@ -1,0 +1,63 @@
+"""Start-up and shut-down: rules, templates, Redis (embedded or external) and the Web API clients, checked early."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
+
+from bot.decisions import DecisionService
+from bot.embedded_redis import EmbeddedRedis
+from bot.engine.ruleset import load_ruleset
+from bot.services import Services
+from bot.settings import Settings, SettingsError
+from bot.slack.api import build_client
+from bot.slack.render import Renderer
+from bot.store import DecisionStore, connect_redis
+
+log = logging.getLogger(__name__)
+
+
+def redacted(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}"
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
+@contextmanager
+def open_services(settings: Settings) -> Iterator[Services]:
+    """Everything the listeners need, ready to serve; stopped again (worker threads drained first) on exit."""
+    ruleset = load_ruleset(settings.rules_dir)
+    renderer = Renderer(settings.template_dirs)
+    renderer.check()
+    with ExitStack() as stack:
+        if settings.redis_url is not None:
+            url = settings.redis_url.get_secret_value()
+        else:
+            embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
+            url = embedded.url
+            log.info("using the embedded Redis in %s", settings.data_dir)
+        redis = connect_redis(url)
+        stack.callback(redis.close)
+        try:
+            redis.ping()
+        except RedisError as exc:
+            raise SettingsError(f"setting REDIS_URL: cannot reach Redis at {redacted(url)}: {exc}") from None
+        store = DecisionStore(redis, prefix=settings.redis_prefix)
+        background = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="should-finetune")
+        stack.callback(background.shutdown, wait=True)
+        yield Services(
+            settings=settings,
+            decisions=DecisionService(store=store, ruleset=ruleset),
+            store=store,
+            renderer=renderer,
+            client=build_client(settings),
+            trigger_client=build_client(settings, for_triggers=True),
+            background=background,
+        )

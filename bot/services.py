@@ -1,0 +1,47 @@
+"""What listeners work with, created once in `bot.runtime` and handed to each listener module's `register`.
+
+Listeners receive this object through `register(app, services)` rather than through Bolt's `context`: Bolt
+deep-copies the context for lazy listeners, which would copy (or refuse to copy) a Redis connection pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.decisions import DecisionService
+from bot.settings import Settings
+from bot.slack.render import Renderer
+from bot.store import DecisionStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The bot's dependencies: settings, the decision service and store, the renderer and Web API clients."""
+
+    settings: Settings
+    decisions: DecisionService
+    store: DecisionStore
+    renderer: Renderer
+    client: WebClient
+    trigger_client: WebClient
+    background: ThreadPoolExecutor
+
+    def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
+        """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
+
+        def run() -> Any:
+            try:
+                return function(**kwargs)
+            except Exception:
+                log.exception("background work %s failed", getattr(function, "__name__", function))
+                raise
+
+        return self.background.submit(run)

@@ -1,0 +1,45 @@
+"""Every Slack id the bot defines, in one place, so that templates and handlers cannot drift apart.
+
+Templates receive these enums as `ids` (see `bot.slack.render`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+COMMAND = "/should-finetune"
+
+
+class CallbackId(StrEnum):
+    """`callback_id` of each modal."""
+
+    DECISION_FORM = "decision-form"
+
+
+class ActionId(StrEnum):
+    """`action_id` of each button on the bot's messages."""
+
+    EDIT_ANSWERS = "edit-answers"
+    REQUEST_REREVIEW = "request-rereview"
+
+
+class BlockId(StrEnum):
+    """`block_id` of every input of the decision form (each input's `action_id` is the same string).
+
+    Most are the engine fact they fill in; `TRIED` is one checkbox group for the five `tried_*` facts."""
+
+    USE_CASE = "use_case"
+    PRIMARY_FAILURE = "primary_failure"
+    N_STABLE_EXAMPLES = "n_stable_examples"
+    CHANGE_FREQ_DAYS = "change_freq_days"
+    TRIED = "tried"
+    PROMPT_ITERATIONS = "prompt_iterations"
+    PROMPT_AUTHORS = "prompt_authors"
+    HAS_EVAL_SET = "has_eval_set"
+    NEEDS_CITATIONS = "needs_citations"
+    STYLE_DESCRIBABLE = "style_describable"
+    CHASING_SMALL_BENCHMARK_GAIN = "chasing_small_benchmark_gain"
+    N_TOOLS = "n_tools"
+    DAILY_CALLS = "daily_calls"
+    LATENCY_SENSITIVE = "latency_sensitive"
+    RETRAIN_CADENCE_DAYS = "retrain_cadence_days"
+    NOTES = "notes"

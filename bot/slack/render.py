@@ -1,0 +1,64 @@
+"""Messages and views from the Jinja templates in `templates/slack/`, escaped for mrkdwn and fitted to Slack's limits.
+
+Templates write JSON. Every value goes in through `tojson`; every piece of text that is not the template's own
+markup goes through `mrkdwn` first, so `<!channel>` typed into the form is shown, never sent as a ping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.slack import ids, limits
+from bot.templating import build_environment
+
+_LINKABLE = re.compile(r"https?://[^\s<>|]+")
+
+
+def escape_mrkdwn(value: object) -> str:
+    """`value` as text that Slack shows literally: only `&`, `<` and `>` are control characters in mrkdwn."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn_link(url: object, label: object | None = None) -> str:
+    """A link for a URL the bot trusts (rule sources), else the escaped text; a label never hides the address."""
+    text = str(url)
+    if not _LINKABLE.fullmatch(text):
+        return escape_mrkdwn(text)
+    shown = escape_mrkdwn(label if label is not None else text).replace("|", "¦")
+    return f"<{text}|{shown}>"
+
+
+class Renderer:
+    """Renders `templates/slack/*.json.j2` into dicts ready for the Web API, within Slack's limits."""
+
+    def __init__(self, template_dirs: Sequence[Path]) -> None:
+        self._env = build_environment(template_dirs)
+        self._env.add_extension("jinja2.ext.do")  # message templates build their block lists with `do`
+        self._env.filters["mrkdwn"] = escape_mrkdwn
+        self._env.filters["link"] = mrkdwn_link
+        self._env.globals["ids"] = ids
+        self._env.globals["limits"] = limits
+
+    def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
+        text = self._env.get_template(f"slack/{name}.json.j2").render(**context)
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"template slack/{name}.json.j2 must produce a JSON object")
+        return data
+
+    def message(self, name: str, **context: Any) -> dict[str, Any]:
+        """A message (`text` and `blocks`) from template `name`, fitted to Slack's message limits."""
+        return limits.fit_message(self._render(name, context))
+
+    def view(self, name: str, **context: Any) -> dict[str, Any]:
+        """A modal view from template `name`, fitted to Slack's view limits."""
+        return limits.fit_view(self._render(name, context))
+
+    def check(self) -> None:
+        """Compile every Slack template now, so that a broken one stops start-up instead of a request."""
+        for name in self._env.list_templates(filter_func=lambda n: n.startswith("slack/")):
+            self._env.get_template(name)

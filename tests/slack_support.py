@@ -1,0 +1,236 @@
+"""Scenario-test support: the real bot served over HTTP on loopback, the fake Slack, and signed requests.
+
+Fixtures: `fake_slack` (a running FakeSlack), `bot` (the served bot wired to it and to real Redis). `BotClient`
+builds the payloads Slack would send: slash commands, and view submissions filled in from the very view the bot
+opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_bolt import App
+
+from bot.app import build_app
+from bot.runtime import open_services
+from bot.server import SlackWSGI, create_server
+from bot.services import Services
+from bot.settings import Settings
+from tests.fakeslack import FakeSlack
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-test-token"
+TEAM, CHANNEL, USER = "T0FAKE", "C0DECIDE", "U0ASKER"
+
+
+def sign(body: bytes, *, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """The two headers Slack adds to a request: `v0=` HMAC-SHA256 over `v0:{timestamp}:{body}`."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
+
+
+@dataclass
+class Reply:
+    """An HTTP response from the bot."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    seconds: float
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+def http(url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None, method: str = "POST") -> Reply:
+    """One request over real HTTP; errors are replies too."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Reply(response.status, dict(response.headers), response.read(), time.perf_counter() - started)
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, dict(exc.headers), exc.read(), time.perf_counter() - started)
+
+
+_TRIGGERS = iter(range(10**6))
+
+
+def trigger_id() -> str:
+    """A fresh trigger id in Slack's format."""
+    return f"{1000 + next(_TRIGGERS)}.98765.abcdef{next(_TRIGGERS):06x}"
+
+
+def state_values(view: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[str, Any]:
+    """`view.state.values` as Slack would send them for `view` filled in with `answers` (by block id).
+
+    Selects take the option value; checkboxes a list of values; text and number inputs a string. Anything left out
+    is submitted empty, as Slack does for optional inputs."""
+    values: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block.get("type") != "input":
+            continue
+        block_id, element = block["block_id"], block["element"]
+        kind, action = element["type"], element["action_id"]
+        given = answers.get(block_id)
+        if kind in {"plain_text_input", "number_input"}:
+            state: dict[str, Any] = {"type": kind, "value": None if given is None else str(given)}
+        elif kind in {"static_select", "radio_buttons"}:
+            option = next((o for o in element["options"] if o["value"] == given), None)
+            if given is not None and option is None:  # a value the form does not offer (a forged payload)
+                option = {"text": {"type": "plain_text", "text": str(given)}, "value": str(given)}
+            state = {"type": kind, "selected_option": option}
+        elif kind == "checkboxes":
+            chosen = list(given or [])
+            options = [o for o in element["options"] if o["value"] in chosen]
+            options += [
+                {"text": {"type": "plain_text", "text": c}, "value": c}
+                for c in chosen
+                if c not in {o["value"] for o in options}
+            ]
+            state = {"type": kind, "selected_options": options}
+        else:
+            raise AssertionError(f"no state builder for {kind}")
+        values[block_id] = {action: state}
+    return values
+
+
+REQUIRED_ANSWERS = {
+    "use_case": "Support-ticket triage",
+    "primary_failure": "style",
+    "n_stable_examples": "30",
+    "change_freq_days": "30",
+    "tried": ["prompt"],
+}
+
+
+class BotClient:
+    """The served bot, and requests to it as Slack makes them."""
+
+    def __init__(self, url: str, services: Services, fake: FakeSlack) -> None:
+        self.url = url
+        self.services = services
+        self.fake = fake
+
+    def post(self, body: bytes, *, content_type: str, headers: Mapping[str, str] | None = None) -> Reply:
+        """A signed POST to /slack/events (extra `headers` override the signature's)."""
+        all_headers = {"Content-Type": content_type, **sign(body), **(headers or {})}
+        return http(self.url + "/slack/events", body, all_headers)
+
+    def command(self, text: str = "", *, channel: str = CHANNEL, user: str = USER, **extra: str) -> Reply:
+        """`/should-finetune text` typed in `channel` by `user`."""
+        fields = {
+            "token": "legacy-unused",
+            "team_id": TEAM,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": "decisions",
+            "user_id": user,
+            "user_name": "asker",
+            "command": "/should-finetune",
+            "text": text,
+            "api_app_id": "A0FAKE",
+            "response_url": self.fake.response_url("command"),
+            "trigger_id": trigger_id(),
+            **extra,
+        }
+        return self.post(urlencode(fields).encode(), content_type="application/x-www-form-urlencoded")
+
+    def interaction(self, payload: Mapping[str, Any]) -> Reply:
+        """An interactivity payload (view submission, button) as Slack posts it: form field `payload`."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, content_type="application/x-www-form-urlencoded")
+
+    def opened_view(self, index: int = -1) -> dict[str, Any]:
+        """The modal the bot opened with views.open (the latest by default)."""
+        view = self.fake.wait_for("views.open", 1)[index].args["view"]
+        return json.loads(view) if isinstance(view, str) else view
+
+    def submit(self, answers: Mapping[str, Any], *, view: Mapping[str, Any] | None = None, user: str = USER) -> Reply:
+        """Submit `view` (default: the last one opened) filled in with `answers`."""
+        view = dict(view or self.opened_view())
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "fake"},
+            "user": {"id": user, "username": "asker", "team_id": TEAM},
+            "api_app_id": "A0FAKE",
+            "trigger_id": trigger_id(),
+            "view": {
+                "id": "V0FORM",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view.get("private_metadata", ""),
+                "blocks": view["blocks"],
+                "state": {"values": state_values(view, answers)},
+                "hash": "1.abc",
+            },
+            "response_urls": [],
+        }
+        return self.interaction(payload)
+
+
+def bot_settings(fake: FakeSlack, redis_url: str, prefix: str, **overrides: Any) -> Settings:
+    """Settings for a bot that talks to `fake` and keeps its keys under `prefix`."""
+    values: dict[str, Any] = {
+        "slack_bot_token": BOT_TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": fake.url,
+        "redis_url": redis_url,
+        "redis_prefix": prefix,
+        "threads": 8,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A running fake of the Slack Web API."""
+    with FakeSlack() as fake:
+        yield fake
+        assert not fake.errors, "the fake Slack itself failed:\n" + "\n".join(fake.errors)
+
+
+@pytest.fixture
+def bot(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> Iterator[BotClient]:
+    """The bot served over HTTP on loopback, wired to the fake Slack and real Redis."""
+    with open_services(bot_settings(fake_slack, redis_url, key_prefix)) as services:
+        app = build_app(services)
+        with serving_in_thread(app, services) as url:
+            yield BotClient(url, services, fake_slack)
+
+
+@contextmanager
+def serving_in_thread(app: App, services: Services) -> Iterator[str]:
+    """Serve `app` with the production server on a loopback port, in a thread; yields the base URL."""
+    server = create_server(SlackWSGI(app, services), host="127.0.0.1", port=0, threads=8)
+    closing = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # waitress's loop sees its sockets closed under it: that is the stop we asked for
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        closing.set()
+        server.close()
+        thread.join(5)
