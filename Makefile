@@ -1,11 +1,13 @@
 # Two commands do all the set-up (see README.md):
+#   make serve - create .venv, install the bot, run it over HTTP (settings from the environment or .env;
+#                with no REDIS_URL it starts its own Redis, kept in SHOULD_FINETUNE_DATA_DIR)
 #   make test  - create .venv, install the bot with its test tools, run lint, types and every test
-#   make bench - the benchmarks recorded in BENCHMARKS.md
+# Also: make socket (Socket Mode instead of HTTP), make manifest (the Slack app manifest), make bench.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint bench install clean
+.PHONY: test lint bench install serve socket manifest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,16 @@ test: lint
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_slack.py
+
+serve: install
+	$(BIN)/should-finetune serve
+
+socket: install
+	$(BIN)/should-finetune socket
+
+manifest: install
+	@$(BIN)/should-finetune manifest $(if $(URL),--url $(URL),--socket)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
