@@ -43,6 +43,37 @@ def _headers(environ: Environ) -> dict[str, str | Sequence[str]]:
     return headers
 
 
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def malformed(body: object) -> str | None:
+    """What is wrong with a parsed request body's shape, for the fields Bolt reads to route it; None if fine."""
+    if not isinstance(body, dict):
+        return "the body is not an object"
+    kind = body.get("type")
+    if "command" in body and not _is_str(body["command"]):
+        return "command is not a string"
+    if kind in {"view_submission", "view_closed"}:
+        view = body.get("view")
+        if not isinstance(view, dict) or not _is_str(view.get("type")) or not _is_str(view.get("callback_id")):
+            return "view is missing its type or callback_id"
+    elif kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "actions is not a list of actions"
+        if not all(isinstance(a, dict) and _is_str(a.get("action_id")) for a in actions):
+            return "an action has no action_id"
+    elif kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not _is_str(event.get("type")):
+            return "event is missing its type"
+    elif kind in {"shortcut", "message_action", "block_suggestion"}:
+        if not _is_str(body.get("callback_id") or body.get("action_id")):
+            return "callback_id is missing"
+    return None
+
+
 class SlackWSGI:
     """The WSGI application: routes, size cap, signature check, then Bolt."""
 
@@ -87,10 +118,14 @@ class SlackWSGI:
         if not self._signed(raw, headers):
             return _json("401 Unauthorized", {"error": "invalid request"}, start_response)
         try:
-            body = raw.decode("utf-8")
-            request = BoltRequest(body=body, headers=headers)  # parses the body: JSON or form
-        except (UnicodeDecodeError, ValueError):
+            request = BoltRequest(body=raw.decode("utf-8"), headers=headers)  # parses the body: JSON or form
+        except Exception:  # any parse failure of a signed body is the sender's problem, not a server error
             return _json("400 Bad Request", {"error": "unreadable body"}, start_response)
+        problem = malformed(request.body)
+        if problem is not None:
+            # Bolt's matchers index into these shapes and would fail with a 500; Slack never sends them.
+            log.warning("signed request refused: %s", problem)
+            return _json("400 Bad Request", {"error": problem}, start_response)
         response = self.app.dispatch(request)
         payload = response.body.encode() if isinstance(response.body, str) else response.body
         reason = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}

@@ -491,3 +491,56 @@ def test_health_and_readiness(bot: BotClient) -> None:
     assert http(bot.url + "/readyz", method="GET").json() == {"ready": True}
     assert http(bot.url + "/nope", method="GET").status == 404
     assert http(bot.url + "/slack/events", method="GET").status == 405
+
+
+# --- signed but malformed: a 4xx (or a plain 200), never a 500, never a Slack call --------------------------------
+
+_MALFORMED_PAYLOADS = [
+    "{}",
+    "[]",
+    "null",
+    "nope",
+    '"text"',
+    json.dumps({"type": "view_submission"}),
+    json.dumps({"type": "view_submission", "view": {}}),
+    json.dumps({"type": "view_submission", "view": {"callback_id": "decision-form"}}),
+    json.dumps({"type": "view_submission", "view": {"type": "modal", "callback_id": "decision-form", "state": []}}),
+    json.dumps(
+        {
+            "type": "view_submission",
+            "user": {"id": 5},
+            "view": {"type": "modal", "callback_id": "decision-form", "private_metadata": 5},
+        }
+    ),
+    json.dumps({"type": "block_actions"}),
+    json.dumps({"type": "block_actions", "actions": "x"}),
+    json.dumps({"type": "block_actions", "actions": [{}]}),
+    json.dumps({"type": "block_actions", "actions": [{"action_id": "edit-answers"}], "response_url": 5}),
+    json.dumps({"type": "view_closed"}),
+    json.dumps({"type": "shortcut"}),
+    json.dumps({"type": "something_new"}),
+]
+
+
+@pytest.mark.parametrize("payload", _MALFORMED_PAYLOADS)
+def test_signed_malformed_interactions_never_get_a_500(bot: BotClient, payload: str) -> None:
+    reply = bot.post(urlencode({"payload": payload}).encode(), content_type=FORM)
+    assert reply.status in {200, 400, 404}
+    time.sleep(0.05)
+    assert [c.method for c in bot.fake.calls()] == ["auth.test"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b"null", b"1", b'"x"', b'{"type":"event_callback"}', b'{"type":"event_callback","event":[]}'],
+)
+def test_signed_malformed_json_never_gets_a_500(bot: BotClient, body: bytes) -> None:
+    reply = bot.post(body, content_type="application/json")
+    assert reply.status in {200, 400}
+    assert [c.method for c in bot.fake.calls()] == ["auth.test"]
+
+
+def test_a_command_with_odd_fields_gets_an_answer(bot: BotClient) -> None:
+    reply = bot.post(urlencode({"command": "/should-finetune"}).encode(), content_type=FORM)
+    assert reply.status == 200
+    assert "run it again" in reply.body.decode()
