@@ -68,9 +68,10 @@ def malformed(body: object) -> str | None:
         event = body.get("event")
         if not isinstance(event, dict) or not _is_str(event.get("type")):
             return "event is missing its type"
-    elif kind in {"shortcut", "message_action", "block_suggestion"}:
-        if not _is_str(body.get("callback_id") or body.get("action_id")):
-            return "callback_id is missing"
+    elif kind in {"shortcut", "message_action", "block_suggestion"} and not _is_str(
+        body.get("callback_id") or body.get("action_id")
+    ):
+        return "callback_id is missing"
     return None
 
 
@@ -150,8 +151,10 @@ class SlackWSGI:
             return False
 
 
-def create_server(wsgi: SlackWSGI, *, host: str, port: int, threads: int) -> Any:
-    """A waitress server for `wsgi`; `.run()` serves until `.close()`, `.effective_port` says where."""
+def create_server(wsgi: SlackWSGI, *, host: str, port: int, threads: int, loop_timeout: float = 1.0) -> Any:
+    """A waitress server for `wsgi`; `.run()` serves until `.close()`, `.effective_port` says where.
+
+    `loop_timeout` is how long the server's event loop waits between checks, and so how long a stop can take."""
     return waitress_server(
         wsgi,
         host=host,
@@ -161,4 +164,5 @@ def create_server(wsgi: SlackWSGI, *, host: str, port: int, threads: int) -> Any
         max_request_body_size=wsgi.max_body + 1,
         clear_untrusted_proxy_headers=True,
         channel_timeout=30,
+        asyncore_loop_timeout=loop_timeout,
     )

@@ -216,7 +216,7 @@ def bot(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> Iterator[BotC
 @contextmanager
 def serving_in_thread(app: App, services: Services) -> Iterator[str]:
     """Serve `app` with the production server on a loopback port, in a thread; yields the base URL."""
-    server = create_server(SlackWSGI(app, services), host="127.0.0.1", port=0, threads=8)
+    server = create_server(SlackWSGI(app, services), host="127.0.0.1", port=0, threads=8, loop_timeout=0.05)
     closing = threading.Event()
 
     def run() -> None:

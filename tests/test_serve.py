@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -200,8 +199,8 @@ class Served:
 
 
 @pytest.fixture
-def serve_env(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[dict[str, str]]:
-    yield clean_env(
+def serve_env(tmp_path: Path, fake_slack: FakeSlack) -> dict[str, str]:
+    return clean_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake_slack.url,
