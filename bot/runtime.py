@@ -52,6 +52,8 @@ def open_services(settings: Settings) -> Iterator[Services]:
         store = DecisionStore(redis, prefix=settings.redis_prefix)
         background = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="should-finetune")
         stack.callback(background.shutdown, wait=True)
+        urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
+        stack.callback(urgent.shutdown, wait=True)
         yield Services(
             settings=settings,
             decisions=DecisionService(store=store, ruleset=ruleset),
@@ -60,4 +62,5 @@ def open_services(settings: Settings) -> Iterator[Services]:
             client=build_client(settings),
             trigger_client=build_client(settings, for_triggers=True),
             background=background,
+            urgent=urgent,
         )

@@ -74,5 +74,8 @@ def socket(settings: Settings) -> None:
         log.info("connecting to Slack over Socket Mode")
         try:
             handler.start()  # type: ignore[no-untyped-call]
+        except SlackApiError as exc:  # apps.connections.open refused the app-level token
+            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            raise SettingsError(f"setting SLACK_APP_TOKEN: Slack did not accept it ({error or 'refused'})") from None
         finally:
             handler.close()  # type: ignore[no-untyped-call]

@@ -300,3 +300,19 @@ def test_manifest_fits_slacks_schema(socket_mode: bool) -> None:
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == list(BOT_EVENTS)
     if not socket_mode:
         assert command["url"] == "https://x.example/base/slack/events"
+
+
+def test_socket_mode_reports_an_app_token_slack_refuses(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    fake_slack.on("apps.connections.open", lambda args: {"ok": True, "url": "ws://127.0.0.1:9/never"})
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN="xapp-1-NOT-KNOWN-TO-SLACK",
+        SLACK_API_URL=fake_slack.url,
+        SHOULD_FINETUNE_DATA_DIR=str(tmp_path / "data"),
+    )
+    result = cli("socket", env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "setting SLACK_APP_TOKEN: Slack did not accept it (invalid_auth)" in result.stderr
+    assert "NOT-KNOWN" not in result.stderr
+    # Socket Mode opens its connection through SLACK_API_URL like every other call.
+    assert [c.method for c in fake_slack.calls()] == ["auth.test", "apps.connections.open"]

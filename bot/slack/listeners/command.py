@@ -60,7 +60,7 @@ def register(app: App, services: Services) -> None:
             ack(text="Slack sent this command without its channel, user or trigger; please run it again.")
             return
         ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds
-        services.run_soon(
+        services.run_now(
             open_form,
             services=services,
             trigger_id=trigger_id,
