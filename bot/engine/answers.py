@@ -37,6 +37,11 @@ Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
 _UNKNOWN_WORDS = frozenset({"", "unknown", "?", "n/a", "na", "none", "null", "-"})
 
 
+def means_unanswered(text: str) -> bool:
+    """Whether a typed answer is one of the words that mean "not answered" ("unknown", "n/a", "?", ...)."""
+    return text.strip().lower() in _UNKNOWN_WORDS
+
+
 class Answers(BaseModel):
     """Everything the form asks. `None` means "not answered"; no rule ever treats it as "no"."""
 
@@ -67,7 +72,7 @@ class Answers(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _unknown_words_mean_unanswered(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in _UNKNOWN_WORDS:
+        if isinstance(value, str) and means_unanswered(value):
             return None
         return value
 

@@ -17,11 +17,6 @@ from bot.store import DecisionStore, Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-# Errors of chat.postMessage that mean "not this channel": the requester can fix them, so they are told how.
-CHANNEL_ERRORS = frozenset(
-    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "team_access_not_granted"}
-)
-
 
 def _post(client: WebClient, **message: object) -> tuple[str | None, str | None, str | None]:
     """(channel, ts, None) when posted, else (None, None, Slack's error code)."""

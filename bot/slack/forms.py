@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from bot.engine.answers import FACTS, Answers, AnswersError, Failure, parse_answers
+from bot.engine.answers import FACTS, Answers, AnswersError, Failure, means_unanswered, parse_answers
 from bot.slack.ids import BlockId
 
 SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,40}$")]
@@ -57,6 +57,7 @@ _REQUIRED = {
     BlockId.TRIED: "Tick what you have tried, or Nothing yet.",
 }
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class FormMetadata(BaseModel):
@@ -119,9 +120,10 @@ def _action(values: Mapping[str, Any], block: str) -> Mapping[str, Any]:
 
 def _value(values: Mapping[str, Any], block: str) -> str | None:
     value = _action(values, block).get("value")
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    return value.strip()
+    value = _CONTROL.sub("", value).strip()  # control characters only garble messages; newlines and tabs stay
+    return value or None
 
 
 def _selected(values: Mapping[str, Any], block: str) -> str | None:
@@ -144,6 +146,11 @@ def _number(text: str, block: str) -> tuple[int | None, str | None]:
     compact = text.replace(",", "").replace("_", "").replace(" ", "")
     if not _WHOLE_NUMBER.fullmatch(compact):
         return None, f"Enter a whole number, like 120 (not “{text[:20]}”)."
+    digits = compact.lstrip("+-").lstrip("0")
+    if len(digits) > len(str(fact.maximum)):  # also keeps a forged 5,000-digit number away from int()
+        return None, "Enter 0 or more." if compact.startswith(
+            "-"
+        ) else f"That is more than {fact.maximum:,}: is it a typo?"
     number = int(compact)
     if number < 0:
         return None, "Enter 0 or more."
@@ -186,7 +193,7 @@ def parse_form(values: object) -> FormResult:
 
 def _read_text(state: Mapping[str, Any], data: dict[str, Any], errors: dict[str, str]) -> None:
     use_case = _value(state, BlockId.USE_CASE)
-    if use_case is not None:
+    if use_case is not None and not means_unanswered(use_case):  # "n/a" is no use case: the required error follows
         use_case = " ".join(use_case.split())  # newlines and tabs would break the one-line summary
         if len(use_case) > USE_CASE_MAX:
             errors[BlockId.USE_CASE] = f"Keep it under {USE_CASE_MAX} characters (this is {len(use_case)})."
