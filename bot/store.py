@@ -103,25 +103,6 @@ class Delivery(BaseModel):
     at: UtcDatetime | None = None
 
 
-class Decision(BaseModel):
-    """A decision asked for in one channel, with every version of its verdict, oldest first."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    workspace: str
-    channel: str
-    requester: str
-    created_at: UtcDatetime
-    delivery: Delivery
-    versions: list[Version] = Field(min_length=1)
-
-    @property
-    def latest(self) -> Version:
-        """The newest version."""
-        return self.versions[-1]
-
-
 class _Meta(BaseModel):
     """The immutable part of a decision, stored as the `meta` field."""
 
@@ -132,6 +113,18 @@ class _Meta(BaseModel):
     channel: str
     requester: str
     created_at: UtcDatetime
+
+
+class Decision(_Meta):
+    """A decision asked for in one channel, with every version of its verdict, oldest first."""
+
+    delivery: Delivery
+    versions: list[Version] = Field(min_length=1)
+
+    @property
+    def latest(self) -> Version:
+        """The newest version."""
+        return self.versions[-1]
 
 
 class _ThreadRef(BaseModel):
