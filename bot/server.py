@@ -161,7 +161,9 @@ def create_server(wsgi: SlackWSGI, *, host: str, port: int, threads: int, loop_t
         port=port,
         threads=threads,
         ident="should-finetune",
-        max_request_body_size=wsgi.max_body + 1,
+        # waitress reads a body before the app sees it; its own cap (which answers by closing the connection) is
+        # kept well above ours, so that an oversized request normally gets the app's clean 413.
+        max_request_body_size=wsgi.max_body * 4,
         clear_untrusted_proxy_headers=True,
         channel_timeout=30,
         asyncore_loop_timeout=loop_timeout,

@@ -162,25 +162,28 @@ class BotClient:
 
     def submit(self, answers: Mapping[str, Any], *, view: Mapping[str, Any] | None = None, user: str = USER) -> Reply:
         """Submit `view` (default: the last one opened) filled in with `answers`."""
-        view = dict(view or self.opened_view())
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM, "domain": "fake"},
-            "user": {"id": user, "username": "asker", "team_id": TEAM},
-            "api_app_id": "A0FAKE",
-            "trigger_id": trigger_id(),
-            "view": {
-                "id": "V0FORM",
-                "type": "modal",
-                "callback_id": view["callback_id"],
-                "private_metadata": view.get("private_metadata", ""),
-                "blocks": view["blocks"],
-                "state": {"values": state_values(view, answers)},
-                "hash": "1.abc",
-            },
-            "response_urls": [],
-        }
-        return self.interaction(payload)
+        return self.interaction(submission_payload(view or self.opened_view(), answers, user=user))
+
+
+def submission_payload(view: Mapping[str, Any], answers: Mapping[str, Any], *, user: str = USER) -> dict[str, Any]:
+    """The `view_submission` payload Slack sends when `user` submits `view` filled in with `answers`."""
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM, "domain": "fake"},
+        "user": {"id": user, "username": "asker", "team_id": TEAM},
+        "api_app_id": "A0FAKE",
+        "trigger_id": trigger_id(),
+        "view": {
+            "id": "V0FORM",
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view.get("private_metadata", ""),
+            "blocks": view["blocks"],
+            "state": {"values": state_values(view, answers)},
+            "hash": "1.abc",
+        },
+        "response_urls": [],
+    }
 
 
 def bot_settings(fake: FakeSlack, redis_url: str, prefix: str, **overrides: Any) -> Settings:
