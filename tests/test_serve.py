@@ -101,6 +101,21 @@ def test_a_malformed_setting_is_named_and_its_value_not_echoed(
         assert value not in message
 
 
+def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SHOULD_FINETUNE_PORT", "REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".env").write_text(
+        f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSHOULD_FINETUNE_PORT=4001\nREDIS_URL=redis://localhost:6379/3\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == BOT_TOKEN
+    assert settings.port == 4001
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == "redis://localhost:6379/3"
+
+
 def test_require_names_every_missing_setting() -> None:
     settings = load_settings(_env_file=None, slack_bot_token=None, slack_signing_secret=None)
     with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set"):
