@@ -53,6 +53,8 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
             "background_color": "#2c2d30",
         },
         "features": {
+            # The Messages tab is where a verdict goes when its channel is out of reach; the bot reads no DMs.
+            "app_home": {"messages_tab_enabled": True, "messages_tab_read_only_enabled": True},
             "bot_user": {"display_name": "should-finetune", "always_online": True},
             "slash_commands": [command],
         },

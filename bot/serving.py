@@ -57,9 +57,10 @@ def serve(settings: Settings, *, port: int | None = None, host: str | None = Non
         )
         log.info("serving on http://%s:%s/slack/events", server.effective_host, server.effective_port)
         try:
-            server.run()
+            server.run()  # returns on SIGINT or SIGTERM
         finally:
             server.close()
+            log.info("stopping: finishing work in progress")
 
 
 def socket(settings: Settings) -> None:

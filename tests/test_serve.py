@@ -313,6 +313,8 @@ def test_manifest_fits_slacks_schema(socket_mode: bool) -> None:
     assert set(manifest) == {"_metadata", "display_information", "features", "oauth_config", "settings"}
     assert manifest["oauth_config"]["scopes"]["bot"] == list(BOT_SCOPES)
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == list(BOT_EVENTS)
+    # Undeliverable verdicts go to the requester's DM with the app, which needs the Messages tab.
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
     if not socket_mode:
         assert command["url"] == "https://x.example/base/slack/events"
 

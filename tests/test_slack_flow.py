@@ -94,6 +94,8 @@ def test_command_opens_the_form_prefilled_then_the_verdict_lands_with_its_explan
     assert "few-stable-examples" in thread  # the deciding rule, with its rationale and sources
     assert "Sources:" in thread
     assert "2026.11.0" in thread  # the rule set's version
+    assert "Unanswered, and could matter" in thread  # the optional questions left empty
+    assert "What would change the verdict" in thread
 
     (decision,) = decisions_in(bot)
     assert decision.requester == USER
@@ -128,8 +130,12 @@ def test_a_full_form_can_reach_fine_tune(bot: BotClient) -> None:
         "notes": "Checked with the platform team.",
     }
     assert bot.submit(answers).status == 200
-    verdict, _ = bot.fake.wait_for("chat.postMessage", 2)
+    verdict, explanation = bot.fake.wait_for("chat.postMessage", 2)
     assert verdict.args["text"].startswith("Fine-tune")
+    thread = json.dumps(explanation.args["blocks"])
+    assert "Watch out" in thread  # the warnings that hold for a fine-tune verdict
+    assert "provider" in thread.lower()
+    assert "What would change the verdict" in thread
     (decision,) = decisions_in(bot)
     assert decision.latest.verdict == "fine-tune"
     assert decision.latest.answers["tried_dspy"] is True
