@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from bot.engine.answers import Answers
@@ -12,13 +13,17 @@ from bot.engine.verdict import Verdict, evaluate
 from bot.store import Decision, DecisionStore, NewVersion, Trigger
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class Decided:
-    """A stored decision with the verdict it was made from and that verdict's report (what messages show)."""
+    """A stored decision with the verdict it was made from."""
 
     decision: Decision
     verdict: Verdict
-    report: dict[str, Any]
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        """The verdict's report, what messages show; built when first needed, after the HTTP response."""
+        return verdict_report(self.verdict, trace=False)
 
     @property
     def step(self) -> dict[str, str]:
@@ -60,4 +65,4 @@ class DecisionService:
             requester=requester,
             version=new_version(verdict, by=requester, trigger=Trigger.SUBMIT),
         )
-        return Decided(decision, verdict, verdict_report(verdict, trace=False))
+        return Decided(decision, verdict)

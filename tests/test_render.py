@@ -21,7 +21,6 @@ from slack_sdk.models.views import View
 
 from bot.decisions import Decided, new_version
 from bot.engine.answers import FACTS, Answers
-from bot.engine.report import verdict_report
 from bot.engine.ruleset import NextStep, RuleSet, VerdictKind, load_ruleset
 from bot.engine.verdict import evaluate
 from bot.settings import Settings
@@ -109,7 +108,7 @@ def decided(ruleset: RuleSet, answers: Answers, *, versions: int = 1, trigger: T
         delivery=Delivery(status=DeliveryStatus.PENDING),
         versions=[Version(**data, number=number, at=now) for number in range(1, versions + 1)],
     )
-    return Decided(decision, verdict, verdict_report(verdict, trace=False))
+    return Decided(decision, verdict)
 
 
 def context(item: Decided) -> dict[str, Any]:
