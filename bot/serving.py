@@ -74,7 +74,9 @@ def socket(settings: Settings) -> None:
         handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
         log.info("connecting to Slack over Socket Mode")
         try:
-            handler.start()  # type: ignore[no-untyped-call]
+            handler.start()  # type: ignore[no-untyped-call]  # blocks until SIGINT or SIGTERM
+        except KeyboardInterrupt:
+            log.info("stopping: finishing work in progress")
         except SlackApiError as exc:  # apps.connections.open refused the app-level token
             error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
             raise SettingsError(f"setting SLACK_APP_TOKEN: Slack did not accept it ({error or 'refused'})") from None

@@ -20,6 +20,7 @@ from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
 from bot.settings import SettingsError, load_settings
 from bot.store import DecisionStore, connect_redis
 from tests.fakeslack import FakeSlack
+from tests.fakesocket import FakeSocketMode
 from tests.slack_support import (
     BOT_TOKEN,
     CHANNEL,
@@ -333,3 +334,47 @@ def test_socket_mode_reports_an_app_token_slack_refuses(tmp_path: Path, fake_sla
     assert "NOT-KNOWN" not in result.stderr
     # Socket Mode opens its connection through SLACK_API_URL like every other call.
     assert [c.method for c in fake_slack.calls()] == ["auth.test", "apps.connections.open"]
+
+
+def test_socket_mode_end_to_end_opens_the_form_and_acknowledges(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    endpoint = FakeSocketMode()
+    app_token = "xapp-1-A0FAKE-socket"
+    fake_slack.tokens.add(app_token)
+    fake_slack.on("apps.connections.open", lambda args: {"ok": True, "url": endpoint.url})
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=app_token,
+        SLACK_API_URL=fake_slack.url,
+        SHOULD_FINETUNE_DATA_DIR=str(tmp_path / "data"),
+        SHOULD_FINETUNE_LOG_LEVEL="DEBUG",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "socket"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        endpoint.wait_connected()
+        command = {
+            "team_id": TEAM,
+            "channel_id": CHANNEL,
+            "user_id": "U0ASKER",
+            "command": "/should-finetune",
+            "text": "over a socket",
+            "trigger_id": "123.456.abcdef",
+            "response_url": fake_slack.response_url("socket"),
+        }
+        endpoint.send(
+            {"envelope_id": "env-1", "type": "slash_commands", "payload": command, "accepts_response_payload": True}
+        )
+        assert endpoint.wait_for_ack("env-1")["envelope_id"] == "env-1"
+        (opened,) = fake_slack.wait_for("views.open", 1, timeout=10)
+        assert opened.args["trigger_id"] == "123.456.abcdef"
+        view = opened.args["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert json.loads(view["private_metadata"])["channel"] == CHANNEL
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        endpoint.close()
+    assert process.returncode == 0, output.decode()
+    assert app_token.encode() not in output
+    assert BOT_TOKEN.encode() not in output
