@@ -17,6 +17,7 @@ from bot.runtime import open_services
 from bot.server import SlackWSGI, create_server
 from bot.services import Services
 from bot.settings import Settings, SettingsError
+from bot.slack.api import error_code
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,6 @@ def socket(settings: Settings) -> None:
         except KeyboardInterrupt:
             log.info("stopping: finishing work in progress")
         except SlackApiError as exc:  # apps.connections.open refused the app-level token
-            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
-            raise SettingsError(f"setting SLACK_APP_TOKEN: Slack did not accept it ({error or 'refused'})") from None
+            raise SettingsError(f"setting SLACK_APP_TOKEN: Slack did not accept it ({error_code(exc)})") from None
         finally:
             handler.close()  # type: ignore[no-untyped-call]

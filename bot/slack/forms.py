@@ -100,9 +100,10 @@ def form_initial(answers: Answers | None = None, *, use_case: str | None = None)
         for name, value in known.items():
             if isinstance(value, bool):
                 initial[name] = "yes" if value else "no"
-            elif name == "change_freq_days" and str(value) in FREQUENCY_CHOICES:
-                initial[name] = str(value)
-            elif name in FACTS and name != "change_freq_days":
+            elif name == "change_freq_days":
+                if str(value) in FREQUENCY_CHOICES:  # a period the select does not offer stays unselected
+                    initial[name] = str(value)
+            else:
                 initial[name] = str(value) if FACTS[name].type == "int" else value
         initial["tried"] = [choice for choice, fact in TRIED_CHOICES.items() if known.get(fact) is True]
         if initial["tried"] == [] and all(known.get(fact) is False for fact in TRIED_CHOICES.values()):
