@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -419,3 +420,81 @@ def test_ping_is_false_when_redis_is_unreachable() -> None:
         assert DecisionStore(client).ping() is False
     finally:
         client.close()
+
+
+# Retention
+
+
+def test_a_created_decision_expires_after_its_retention(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    created = create(store)
+    key = f"{key_prefix}:{{{T}:{C}}}:decision:{created.id}"
+
+    full = int(store.retention / timedelta(milliseconds=1))
+    assert store.retention == timedelta(days=365)
+    for each in (key, f"{key}:versions"):
+        assert full - 10_000 < redis_client.pttl(each) <= full
+
+
+def test_appending_a_version_restarts_the_retention(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    created = create(store)
+    key = f"{key_prefix}:{{{T}:{C}}}:decision:{created.id}"
+    for each in (key, f"{key}:versions"):
+        redis_client.pexpire(each, 5_000)  # as if the decision were about to expire
+
+    store.append_version(workspace=T, channel=C, decision_id=created.id, version=new_version(trigger=Trigger.EDIT))
+
+    full = int(store.retention / timedelta(milliseconds=1))
+    for each in (key, f"{key}:versions"):
+        assert full - 10_000 < redis_client.pttl(each) <= full
+
+
+def test_retention_below_a_second_is_rejected(redis_client: redis.Redis, key_prefix: str) -> None:
+    with pytest.raises(ValueError, match="at least one second"):
+        DecisionStore(redis_client, prefix=key_prefix, retention=timedelta(milliseconds=999))
+
+
+def test_an_expired_decision_is_gone_and_its_thread_reference_is_dropped(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    short = DecisionStore(redis_client, prefix=key_prefix, retention=timedelta(seconds=1))
+    expiring = create(short)
+    kept = create(store)
+    threads_key = f"{key_prefix}:{{{T}:{C}}}:threads"
+    for decision, ts in ((expiring, "1741000000.000100"), (kept, "1741000000.000200")):
+        delivery = Delivery(status=DeliveryStatus.POSTED, channel=C, ts=ts, at=NOW)
+        short.record_delivery(workspace=T, channel=C, decision_id=decision.id, delivery=delivery)
+    assert short.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000100") is not None
+
+    time.sleep(1.1)  # the smallest retention allowed, and a margin
+
+    assert short.decision(workspace=T, channel=C, decision_id=expiring.id) is None
+    assert redis_client.hexists(threads_key, "1741000000.000100")  # dropped when next met, not before
+    assert short.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000100") is None
+    assert redis_client.hkeys(threads_key) == ["1741000000.000200"]
+    found = short.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000200")
+    assert found is not None
+    assert found.id == kept.id
+
+
+def test_creating_a_decision_trims_index_entries_older_than_the_retention(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    retention = store.retention
+    too_old = create(store, at=NOW - retention - timedelta(microseconds=1))
+    just_kept = create(store, at=NOW - retention)
+    other_channel = create(store, channel="C0002", at=NOW - retention - timedelta(days=1))
+    index = f"{key_prefix}:{{{T}:{C}}}:decisions"
+    assert redis_client.zrange(index, 0, -1) == [too_old.id, just_kept.id]
+
+    newest = create(store, at=NOW)
+
+    assert redis_client.zrange(index, 0, -1) == [just_kept.id, newest.id]
+    found = store.decisions_between(workspace=T, channel=C, start=NOW - 2 * retention, end=NOW + timedelta(days=1))
+    assert [d.id for d in found] == [just_kept.id, newest.id]
+    # Only the index entry goes: the decision itself expires on its own clock.
+    assert store.decision(workspace=T, channel=C, decision_id=too_old.id) == too_old
+    assert redis_client.zrange(f"{key_prefix}:{{{T}:C0002}}:decisions", 0, -1) == [other_channel.id]

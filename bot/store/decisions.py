@@ -1,33 +1,31 @@
-"""Where decisions live: the only module that knows Redis.
-
-Key layout (all under a configurable prefix; one channel's keys share a hash tag, hence a Redis Cluster slot):
-
-    {prefix}:{T123:C456}:decision:<id>            hash: `meta` and `delivery`, each a JSON object
-    {prefix}:{T123:C456}:decision:<id>:versions   list of JSON objects, oldest first; a version's number is its position
-    {prefix}:{T123:C456}:decisions                sorted set of decision ids, score = created_at in epoch seconds
-    {prefix}:{T123:D789}:threads                  hash: verdict message ts -> {"channel": origin, "decision": id}
-    {prefix}:channels                             set of "T123:C456" that have at least one decision
-
-Every value is JSON and every timestamp a UTC ISO-8601 string.
-"""
+"""Decisions, their versions and where their verdicts were posted."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 import redis
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.store.base import (
+    StoreError,
+    UtcDatetime,
+    channel_key,
+    check_aware,
+    check_client,
+    check_id,
+    check_prefix,
+    check_ts,
+)
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "Decision",
     "DecisionExists",
     "DecisionNotFound",
@@ -35,20 +33,10 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "NewVersion",
-    "StoreError",
     "Trigger",
     "Version",
-    "connect_redis",
     "new_decision_id",
 ]
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware datetime, normalised to UTC; naive datetimes are rejected."""
 
 
 class Trigger(StrEnum):
@@ -136,10 +124,6 @@ class _ThreadRef(BaseModel):
     decision: str
 
 
-class StoreError(Exception):
-    """A store operation could not be done as asked."""
-
-
 class DecisionNotFound(StoreError, LookupError):
     """No decision with that id in that channel."""
 
@@ -147,10 +131,6 @@ class DecisionNotFound(StoreError, LookupError):
 class DecisionExists(StoreError):
     """A decision with that id already exists in that channel."""
 
-
-_SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
-_SLACK_TS = re.compile(r"[0-9]{1,16}\.[0-9]{1,16}")
-_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -163,28 +143,16 @@ def new_decision_id(now: datetime | None = None) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def _check_id(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not _SLACK_ID.fullmatch(value):
-        raise ValueError(f"invalid {kind} id {value!r}: expected 1-64 characters of A-Z and 0-9")
-    return value
+DEFAULT_RETENTION = timedelta(days=365)
 
-
-def _check_ts(value: str) -> str:
-    if not isinstance(value, str) or not _SLACK_TS.fullmatch(value):
-        raise ValueError(f"invalid message ts {value!r}: expected digits, a dot and digits")
-    return value
-
-
-def _check_aware(name: str, value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware")
-    return value.astimezone(UTC)
-
-
-# Appends only to a decision that exists, atomically; returns the new length (the version's number) or 0.
+# Appends only to a decision that exists, atomically, and restarts its retention; returns the new length (the
+# version's number) or 0. KEYS: decision, versions. ARGV: version JSON, retention in milliseconds.
 _APPEND_VERSION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('RPUSH', KEYS[2], ARGV[1])
+local number = redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return number
 """
 
 # Sets one field of a decision's hash only if the decision exists; returns 1 or 0.
@@ -196,26 +164,31 @@ return 1
 
 
 class DecisionStore:
-    """Decisions, their versions and where their verdicts were posted, kept in Redis."""
+    """Decisions, their versions and where their verdicts were posted, kept in Redis.
 
-    def __init__(self, redis: redis.Redis, *, prefix: str = "should-finetune") -> None:
-        if not _PREFIX.fullmatch(prefix):
-            raise ValueError(f"invalid key prefix {prefix!r}: expected 1-100 characters of A-Z a-z 0-9 _ . : -")
-        client = redis  # the parameter shadows the module in this method
-        if not client.get_connection_kwargs().get("decode_responses"):
-            raise ValueError("DecisionStore needs a client made with decode_responses=True (see connect_redis)")
+    A decision expires `retention` after its last version was written; the index entries and thread references
+    it leaves behind are dropped when next met.
+    """
+
+    def __init__(
+        self, redis: redis.Redis, *, prefix: str = "should-finetune", retention: timedelta = DEFAULT_RETENTION
+    ) -> None:
+        client = check_client(redis)  # the parameter shadows the module in this method
+        if retention < timedelta(seconds=1):
+            raise ValueError("retention must be at least one second")
         self._redis = client
-        self._prefix = prefix
+        self._prefix = check_prefix(prefix)
+        self.retention = retention
         self._append_version = client.register_script(_APPEND_VERSION)
         self._set_if_exists = client.register_script(_SET_IF_EXISTS)
 
     # Keys
 
     def _channel_key(self, workspace: str, channel: str) -> str:
-        return f"{self._prefix}:{{{_check_id('workspace', workspace)}:{_check_id('channel', channel)}}}"
+        return channel_key(self._prefix, workspace, channel)
 
     def _decision_key(self, workspace: str, channel: str, decision_id: str) -> str:
-        return f"{self._channel_key(workspace, channel)}:decision:{_check_id('decision', decision_id)}"
+        return f"{self._channel_key(workspace, channel)}:decision:{check_id('decision', decision_id)}"
 
     # Verbs
 
@@ -230,7 +203,7 @@ class DecisionStore:
         now: datetime | None = None,
     ) -> Decision:
         """Store a new decision with its first version; its delivery starts PENDING."""
-        created_at = _check_aware("now", now) if now is not None else datetime.now(UTC)
+        created_at = check_aware("now", now) if now is not None else datetime.now(UTC)
         decision_id = decision_id if decision_id is not None else new_decision_id(created_at)
         key = self._decision_key(workspace, channel, decision_id)
         first = _stamp(version, number=1, at=created_at)
@@ -248,7 +221,11 @@ class DecisionStore:
             pipe.multi()
             pipe.hset(key, mapping={"meta": meta.model_dump_json(), "delivery": delivery.model_dump_json()})
             pipe.rpush(f"{key}:versions", _version_json(first))
+            pipe.pexpire(key, self.retention)
+            pipe.pexpire(f"{key}:versions", self.retention)
             pipe.zadd(index_key, {decision_id: created_at.timestamp()})
+            # Index entries of decisions created before the retention period: the decisions expire on their own.
+            pipe.zremrangebyscore(index_key, "-inf", f"({(created_at - self.retention).timestamp()!r}")
 
         self._redis.transaction(write, key)
         return Decision(**meta.model_dump(), delivery=delivery, versions=[first])
@@ -258,9 +235,10 @@ class DecisionStore:
     ) -> Version:
         """Append a version to a decision; its number is its position, so concurrent appends get distinct numbers."""
         key = self._decision_key(workspace, channel, decision_id)
-        at = _check_aware("now", now) if now is not None else datetime.now(UTC)
+        at = check_aware("now", now) if now is not None else datetime.now(UTC)
         payload = _version_json(_stamp(version, number=1, at=at))
-        number = int(self._append_version(keys=[key, f"{key}:versions"], args=[payload]))
+        retention_ms = int(self.retention / timedelta(milliseconds=1))
+        number = int(self._append_version(keys=[key, f"{key}:versions"], args=[payload, retention_ms]))
         if number == 0:
             raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
         return _stamp(version, number=number, at=at)
@@ -273,7 +251,7 @@ class DecisionStore:
             if not delivery.channel or not delivery.ts:
                 raise ValueError("a POSTED delivery needs the channel and ts of the verdict message")
             thread_key = f"{self._channel_key(workspace, delivery.channel)}:threads"
-            _check_ts(delivery.ts)
+            check_ts(delivery.ts)
         if not self._set_if_exists(keys=[key], args=["delivery", delivery.model_dump_json()]):
             raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
         if thread_key is not None and delivery.ts is not None:
@@ -294,23 +272,26 @@ class DecisionStore:
     def decision_for_thread(self, *, workspace: str, channel: str, thread_ts: str) -> Decision | None:
         """The decision whose verdict message starts that thread in that channel (maybe a DM), or None."""
         thread_key = f"{self._channel_key(workspace, channel)}:threads"
-        raw = self._redis.hget(thread_key, _check_ts(thread_ts))
+        raw = self._redis.hget(thread_key, check_ts(thread_ts))
         if raw is None:
             return None
         ref = _ThreadRef.model_validate_json(raw)
-        return self.decision(workspace=workspace, channel=ref.channel, decision_id=ref.decision)
+        found = self.decision(workspace=workspace, channel=ref.channel, decision_id=ref.decision)
+        if found is None:  # the decision outlived its retention: its thread is an ordinary thread again
+            self._redis.hdel(thread_key, thread_ts)
+        return found
 
     def decisions_between(self, *, workspace: str, channel: str, start: datetime, end: datetime) -> list[Decision]:
         """Decisions created in [start, end) in one channel, oldest first: start inclusive, end exclusive."""
-        low = _check_aware("start", start).timestamp()
-        high = _check_aware("end", end).timestamp()
+        low = check_aware("start", start).timestamp()
+        high = check_aware("end", end).timestamp()
         channel_key = self._channel_key(workspace, channel)
         ids = self._redis.zrangebyscore(f"{channel_key}:decisions", low, f"({high!r}")
         if not ids:
             return []
         with self._redis.pipeline(transaction=False) as pipe:
             for decision_id in ids:
-                key = f"{channel_key}:decision:{_check_id('decision', str(decision_id))}"
+                key = f"{channel_key}:decision:{check_id('decision', str(decision_id))}"
                 pipe.hgetall(key)
                 pipe.lrange(f"{key}:versions", 0, -1)
             replies = pipe.execute()
@@ -349,16 +330,4 @@ def _decision_from(fields: Mapping[str, str], versions: list[str]) -> Decision |
         **meta.model_dump(),
         delivery=Delivery.model_validate_json(fields["delivery"]),
         versions=[Version.model_validate({**json.loads(raw), "number": i}) for i, raw in enumerate(versions, 1)],
-    )
-
-
-def connect_redis(url: str, *, socket_timeout: float = 0.5, retries: int = 2) -> redis.Redis:
-    """A client for `redis://`, `rediss://` or `unix://` URLs with short timeouts and few retries, for the ack path."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
-        health_check_interval=30,
-        decode_responses=True,
     )

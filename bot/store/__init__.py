@@ -1,0 +1,73 @@
+"""Where decisions and conversations live: the only package that knows Redis.
+
+Key layout (all under a configurable prefix; one channel's keys share a hash tag, hence a Redis Cluster slot):
+
+    {prefix}:{T123:C456}:decision:<id>            hash: `meta` and `delivery`, each a JSON object
+    {prefix}:{T123:C456}:decision:<id>:versions   list of JSON objects, oldest first; a version's number is its position
+    {prefix}:{T123:C456}:decisions                sorted set of decision ids, score = created_at in epoch seconds
+    {prefix}:{T123:C456}:threads                  hash: verdict message ts -> {"channel": origin, "decision": id}
+    {prefix}:{T123:C456}:conversation:<ts>        hash: a verdict thread's conversation (`data` JSON, `revision`)
+    {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.threads`)
+    {prefix}:channels                             set of "T123:C456" that have at least one decision
+    {prefix}:work:pending                         sorted set of claims not yet done, by lease deadline
+
+Every value is JSON and every timestamp a UTC ISO-8601 string. Decisions expire after their retention,
+conversations after their idle time, claims a day after they were made.
+"""
+
+from bot.store.base import StoreError, connect_redis
+from bot.store.decisions import (
+    DEFAULT_RETENTION,
+    Decision,
+    DecisionExists,
+    DecisionNotFound,
+    DecisionStore,
+    Delivery,
+    DeliveryStatus,
+    NewVersion,
+    Trigger,
+    Version,
+    new_decision_id,
+)
+from bot.store.threads import (
+    DEFAULT_CLAIM_TTL,
+    DEFAULT_CONVERSATION_TTL,
+    DEFAULT_LEASE,
+    MAX_TURNS,
+    Claim,
+    ClaimLost,
+    ClaimStatus,
+    Conversation,
+    ThreadChanged,
+    ThreadStore,
+    Turn,
+    WorkRef,
+)
+
+__all__ = [
+    "DEFAULT_CLAIM_TTL",
+    "DEFAULT_CONVERSATION_TTL",
+    "DEFAULT_LEASE",
+    "DEFAULT_RETENTION",
+    "MAX_TURNS",
+    "Claim",
+    "ClaimLost",
+    "ClaimStatus",
+    "Conversation",
+    "Decision",
+    "DecisionExists",
+    "DecisionNotFound",
+    "DecisionStore",
+    "Delivery",
+    "DeliveryStatus",
+    "NewVersion",
+    "StoreError",
+    "ThreadChanged",
+    "ThreadStore",
+    "Trigger",
+    "Turn",
+    "Version",
+    "WorkRef",
+    "connect_redis",
+    "new_decision_id",
+]
