@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
@@ -17,7 +18,8 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import build_client
 from bot.slack.render import Renderer
-from bot.store import DecisionStore, connect_redis
+from bot.slack.threads import FollowUps
+from bot.store import DecisionStore, ThreadStore, connect_redis
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +51,40 @@ def open_services(settings: Settings) -> Iterator[Services]:
             redis.ping()
         except RedisError as exc:
             raise SettingsError(f"setting REDIS_URL: cannot reach Redis at {redacted(url)}: {exc}") from None
-        store = DecisionStore(redis, prefix=settings.redis_prefix)
+        retention = timedelta(days=settings.retention_days)
+        store = DecisionStore(redis, prefix=settings.redis_prefix, retention=retention)
+        threads = ThreadStore(
+            redis,
+            prefix=settings.redis_prefix,
+            retention=retention,
+            conversation_ttl=timedelta(days=settings.conversation_idle_days),
+            lease=timedelta(seconds=settings.work_lease_seconds),
+        )
         background = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="should-finetune")
         stack.callback(background.shutdown, wait=True)
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
-        yield Services(
+        client = build_client(settings)
+        services = Services(
             settings=settings,
             decisions=DecisionService(store=store, ruleset=ruleset),
             store=store,
+            threads=threads,
+            followups=FollowUps(
+                store=store,
+                threads=threads,
+                ruleset=ruleset,
+                renderer=renderer,
+                client=client,
+                run_soon=lambda function, **kwargs: services.run_soon(function, **kwargs),  # noqa: PLW0108 - not yet bound
+            ),
             renderer=renderer,
-            client=build_client(settings),
+            client=client,
             trigger_client=build_client(settings, for_triggers=True),
             background=background,
             urgent=urgent,
         )
+        # Registered last, so it stops first: no work is taken over while the worker threads drain.
+        services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))
+        stack.callback(services.followups.stop)
+        yield services

@@ -17,18 +17,21 @@ from slack_sdk import WebClient
 from bot.decisions import DecisionService
 from bot.settings import Settings
 from bot.slack.render import Renderer
-from bot.store import DecisionStore
+from bot.slack.threads import FollowUps
+from bot.store import DecisionStore, ThreadStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """The bot's dependencies: settings, the decision service and store, the renderer and Web API clients."""
+    """The bot's dependencies: settings, decisions and threads in Redis, follow-ups, renderer and Web API clients."""
 
     settings: Settings
     decisions: DecisionService
     store: DecisionStore
+    threads: ThreadStore
+    followups: FollowUps
     renderer: Renderer
     client: WebClient
     trigger_client: WebClient

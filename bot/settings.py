@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
 
+    # How long things are kept: a decision after its last version, a thread's conversation after its last message.
+    retention_days: int = Field(365, ge=1, le=36_500)
+    conversation_idle_days: int = Field(30, ge=1, le=36_500)
+    # How long a worker may take over a follow-up before another replica finishes it instead.
+    work_lease_seconds: float = Field(60.0, ge=0.5, le=3600.0)
+
     @field_validator("rules_dir", "templates_dir")
     @classmethod
     def _existing_directory(cls, path: Path | None) -> Path | None:

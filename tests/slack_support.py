@@ -68,6 +68,8 @@ def http(url: str, body: bytes | None = None, headers: Mapping[str, str] | None 
 
 
 _TRIGGERS = iter(range(10**6))
+_EVENTS = iter(range(1, 10**7))
+_MESSAGES = iter(range(1, 10**7))
 
 
 def trigger_id() -> str:
@@ -107,6 +109,50 @@ def state_values(view: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[st
             raise AssertionError(f"no state builder for {kind}")
         values[block_id] = {action: state}
     return values
+
+
+def new_event_id() -> str:
+    """A fresh Events API `event_id`."""
+    return f"Ev{next(_EVENTS):08d}"
+
+
+def message_ts() -> str:
+    """A fresh message ts for a person's message (the fake Slack's own are counted from the current time)."""
+    return f"1700000000.{next(_MESSAGES):06d}"
+
+
+def thread_message(
+    text: str, *, thread_ts: str, ts: str | None = None, user: str = USER, channel: str = CHANNEL, **extra: Any
+) -> dict[str, Any]:
+    """The `message` event of `user` writing `text` in the thread of the bot's message `thread_ts`."""
+    return {
+        "type": "message",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts or message_ts(),
+        "thread_ts": thread_ts,
+        "parent_user_id": "U0BOT",
+        "channel_type": "channel",
+        "event_ts": ts or "1700000000.000000",
+        **extra,
+    }
+
+
+def event_callback(event: Mapping[str, Any], *, event_id: str) -> dict[str, Any]:
+    """The Events API envelope Slack posts for `event`."""
+    return {
+        "token": "legacy-unused",
+        "team_id": TEAM,
+        "api_app_id": "A0FAKE",
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+        "event_context": "4-fake",
+    }
 
 
 REQUIRED_ANSWERS = {
@@ -163,6 +209,44 @@ class BotClient:
     def submit(self, answers: Mapping[str, Any], *, view: Mapping[str, Any] | None = None, user: str = USER) -> Reply:
         """Submit `view` (default: the last one opened) filled in with `answers`."""
         return self.interaction(submission_payload(view or self.opened_view(), answers, user=user))
+
+    def event(
+        self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int = 0, reason: str = "http_timeout"
+    ) -> Reply:
+        """`event` delivered as Slack delivers it; `retry_num` > 0 makes it a redelivery of `event_id`."""
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason} if retry_num else {}
+        body = json.dumps(event_callback(event, event_id=event_id or new_event_id())).encode()
+        return self.post(body, content_type="application/json", headers=headers)
+
+    def decide(self, answers: Mapping[str, Any] = REQUIRED_ANSWERS, *, channel: str = CHANNEL) -> str:
+        """Ask for a decision through the form and wait for its verdict and explanation; the verdict's ts."""
+        posted = len(self.fake.calls("chat.postMessage"))
+        opened = len(self.fake.calls("views.open"))
+        assert self.command(channel=channel).status == 200
+        self.fake.wait_for("views.open", opened + 1)
+        assert self.submit(answers).status == 200
+        verdict = self.fake.wait_for("chat.postMessage", posted + 2)[posted]
+        assert verdict.response is not None
+        assert verdict.response["ok"], verdict.response
+        return str(verdict.response["ts"])
+
+    def ask(self, text: str, *, thread_ts: str, **fields: Any) -> Reply:
+        """`text` written by a person in the thread of `thread_ts`, as a `message` event."""
+        return self.event(thread_message(text, thread_ts=thread_ts, **fields))
+
+    def replies(self, thread_ts: str) -> list[dict[str, Any]]:
+        """What the bot posted in the thread of `thread_ts`, oldest first, the explanation included."""
+        return [call.args for call in self.fake.calls("chat.postMessage") if call.args.get("thread_ts") == thread_ts]
+
+    def wait_replies(self, thread_ts: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until the bot has posted `count` messages in the thread; all of them."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.replies(thread_ts)) < count:
+            if time.monotonic() > deadline:
+                texts = [m.get("text") for m in found]
+                raise AssertionError(f"{len(found)} of {count} replies in thread {thread_ts}: {texts}")
+            time.sleep(0.01)
+        return found
 
 
 def submission_payload(view: Mapping[str, Any], answers: Mapping[str, Any], *, user: str = USER) -> dict[str, Any]:

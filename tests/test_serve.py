@@ -24,7 +24,6 @@ from tests.fakesocket import FakeSocketMode
 from tests.slack_support import (
     BOT_TOKEN,
     CHANNEL,
-    REQUIRED_ANSWERS,
     SIGNING_SECRET,
     TEAM,
     BotClient,
@@ -245,9 +244,9 @@ def test_serve_with_the_embedded_redis_answers_slack_and_keeps_decisions_across_
     try:
         assert http(served.url + "/readyz", method="GET").json() == {"ready": True}
         bot = BotClient(served.url, services=None, fake=fake_slack)  # type: ignore[arg-type]
-        assert bot.command("Invoice parsing").status == 200
-        assert bot.submit(REQUIRED_ANSWERS).status == 200
-        fake_slack.wait_for("chat.postMessage", 2)
+        verdict = bot.decide()
+        assert bot.ask("what if we had 600 examples", thread_ts=verdict).status == 200
+        bot.wait_replies(verdict, 2)
     finally:
         code, output = served.stop()
     assert code == 0, output  # SIGTERM drains work and shuts the embedded Redis down cleanly
@@ -259,10 +258,15 @@ def test_serve_with_the_embedded_redis_answers_slack_and_keeps_decisions_across_
     assert decision.latest.answers["use_case"] == "Support-ticket triage"
     assert decision.delivery.status == "posted"
 
-    # A second start on the same data directory sees the decision: its thread is still known.
+    # A second start on the same data directory sees the decision, its thread and the thread's what-if.
     served = Served(serve_env, tmp_path)
     try:
         assert http(served.url + "/readyz", method="GET").json() == {"ready": True}
+        bot = BotClient(served.url, services=None, fake=fake_slack)  # type: ignore[arg-type]
+        assert bot.ask("and if we tried dspy", thread_ts=verdict).status == 200
+        reply = bot.wait_replies(verdict, 3)[2]
+        assert "Adding to your what-if" in reply["text"]
+        assert "30 → *600*" in json.dumps(reply["blocks"], ensure_ascii=False)
     finally:
         code, output = served.stop()
     assert code == 0, output

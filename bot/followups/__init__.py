@@ -1,0 +1,1 @@
+"""Follow-up questions in a verdict's thread."""

@@ -1,0 +1,294 @@
+"""Follow-ups over Slack: which message events are questions in a verdict's thread, claiming each message once,
+answering it, and finishing work that a worker claimed but did not finish."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.decisions import Decided
+from bot.engine.ruleset import RuleSet
+from bot.followups.conversation import Answer, answer_followup
+from bot.followups.parser import MAX_TEXT, Intent, parse_followup
+from bot.slack.api import error_code
+from bot.slack.render import Renderer
+from bot.store import (
+    Claim,
+    ClaimLost,
+    Decision,
+    DecisionNotFound,
+    DecisionStore,
+    ThreadChanged,
+    ThreadStore,
+    Trigger,
+    WorkRef,
+)
+from bot.store.base import SLACK_ID, SLACK_TS
+
+log = logging.getLogger(__name__)
+
+# Message subtypes that are a person writing in the thread; edits, deletions, joins, bots and the rest are not.
+_PEOPLE_SUBTYPES = frozenset({None, "thread_broadcast"})
+# After this many tries, claimed work is reported in the thread instead of tried again.
+MAX_ATTEMPTS = 3
+# Attempts on one question when other messages change the same thread at the same moment.
+_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A person's message in a thread, as far as answering it goes."""
+
+    workspace: str
+    channel: str
+    thread_ts: str
+    ts: str
+    user: str
+    text: str
+    mentioned: bool
+    parent_is_bot: bool
+
+    @property
+    def ref(self) -> WorkRef:
+        """The message's claim: keyed on the message, so `message` and `app_mention` events for it are one."""
+        return WorkRef(self.workspace, self.channel, f"message.{self.ts}")
+
+
+def question_from(event: dict[str, Any], *, workspace: object, bot_user_id: object) -> Question | None:
+    """The question in a `message` or `app_mention` event, or None for anything that is not a person's reply in a
+    thread: top-level messages, bots (this one included), edits, deletions, joins and other subtypes."""
+    if event.get("type") not in {"message", "app_mention"} or event.get("subtype") not in _PEOPLE_SUBTYPES:
+        return None
+    if event.get("bot_id") or event.get("bot_profile"):
+        return None
+    user, channel = _matching(event.get("user"), SLACK_ID), _matching(event.get("channel"), SLACK_ID)
+    ts, thread_ts = _matching(event.get("ts"), SLACK_TS), _matching(event.get("thread_ts"), SLACK_TS)
+    team = _matching(workspace, SLACK_ID)
+    if not (user and channel and ts and thread_ts and team) or ts == thread_ts or user == bot_user_id:
+        return None
+    text = event.get("text")
+    text = text[: MAX_TEXT + 1] if isinstance(text, str) else ""  # longer is "not understood" anyway
+    mentioned = event.get("type") == "app_mention" or (
+        isinstance(bot_user_id, str) and re.search(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", text) is not None
+    )
+    parent_is_bot = isinstance(bot_user_id, str) and event.get("parent_user_id") == bot_user_id
+    return Question(team, channel, thread_ts, ts, user, text, mentioned, parent_is_bot)
+
+
+def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
+
+
+class FollowUps:
+    """Answers questions in verdict threads, each message once across retries, duplicate events and replicas."""
+
+    def __init__(
+        self,
+        *,
+        store: DecisionStore,
+        threads: ThreadStore,
+        ruleset: RuleSet,
+        renderer: Renderer,
+        client: WebClient,
+        run_soon: Callable[..., object],
+    ) -> None:
+        self.store = store
+        self.threads = threads
+        self.ruleset = ruleset
+        self.renderer = renderer
+        self.client = client
+        self.run_soon = run_soon
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # On the request path: decide, claim, hand over. Everything here is a few Redis calls with short timeouts.
+
+    def receive(self, question: Question, *, event_id: str) -> None:
+        """Claim `question` if it is one to answer, and answer it after the HTTP response."""
+        if parse_followup(question.text).intent is Intent.NOT_UNDERSTOOD and not question.mentioned:
+            return  # chatter in the thread: no reply, and no need to look anything up
+        try:
+            decision = self.store.decision_for_thread(
+                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
+            )
+            if decision is None:
+                return  # not a verdict thread
+            claim = self.threads.claim(question.ref, event_id=event_id, payload=asdict(question))
+        except RedisError as exc:
+            log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, type(exc).__name__)
+            if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
+                self.run_soon(self._say, question=question, kind="unavailable")
+            return
+        if claim.held:
+            self.run_soon(self.work, claim=claim)
+        else:
+            log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
+
+    # After the response: answer, record, send, finish.
+
+    def work(self, *, claim: Claim) -> None:
+        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done."""
+        if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
+            self._send(claim.outbox)
+            self._finish(claim)
+            return
+        try:
+            question = Question(**(claim.payload or {}))
+        except TypeError:
+            log.error("claim %s in %s has no usable payload; dropped", claim.ref.key, claim.ref.channel)
+            self._finish(claim)
+            return
+        try:
+            if claim.attempts > MAX_ATTEMPTS:
+                self._say(question=question, kind="failed", asked=question.text[:80])
+                outbox = None
+            else:
+                outbox = self._answer(claim, question)
+        except ClaimLost:
+            log.warning("follow-up %s in %s was taken over by another worker", question.ts, question.channel)
+            return
+        except RedisError as exc:
+            # Nothing was written: the claim stays, its lease runs out and the sweeper tries again.
+            log.error("follow-up %s in %s: Redis: %s; will retry", question.ts, question.channel, type(exc).__name__)
+            if claim.attempts == 1:
+                self._say(question=question, kind="retrying")
+            return
+        if outbox is not None:
+            self._send(outbox)
+        self._finish(claim)
+
+    def _finish(self, claim: Claim) -> None:
+        # The reply is out; a claim left unfinished would be sent again by the sweeper, so insist a little.
+        error = ""
+        for delay in (0.0, 0.2, 0.5, 1.0):
+            time.sleep(delay)
+            try:
+                self.threads.finish(claim)
+                return
+            except RedisError as exc:
+                error = type(exc).__name__
+        log.error("follow-up %s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
+
+    def _answer(self, claim: Claim, question: Question) -> dict[str, Any] | None:
+        """Answer the question and record the answer with its outbox; the outbox, or None for silence."""
+        for _ in range(_CONFLICT_RETRIES):
+            decision = self.store.decision_for_thread(
+                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
+            )
+            if decision is None:
+                return None  # the decision expired meanwhile
+            conversation = self.threads.conversation(
+                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
+            )
+            answer = answer_followup(
+                ruleset=self.ruleset,
+                decision=decision,
+                conversation=conversation,
+                followup=parse_followup(question.text),
+                user=question.user,
+                text=question.text,
+                mentioned=question.mentioned,
+                now=datetime.now(UTC),
+            )
+            if answer is None:
+                return None
+            outbox = self._outbox(question, decision, answer)
+            try:
+                self.threads.record_answer(
+                    claim,
+                    thread_ts=question.thread_ts,
+                    conversation=answer.conversation,
+                    outbox=outbox,
+                    decision_id=decision.id,
+                    version=answer.version,
+                    versions_seen=len(decision.versions),
+                )
+            except ThreadChanged:
+                continue
+            except DecisionNotFound:
+                return None
+            return outbox
+        raise ThreadChanged(f"thread {question.thread_ts} kept changing; gave up after {_CONFLICT_RETRIES} tries")
+
+    def _outbox(self, question: Question, decision: Decision, answer: Answer) -> dict[str, Any]:
+        """The Web API calls that deliver `answer`: the thread reply, and for `apply` the verdict message's update."""
+        renderer = self.renderer
+        reply = {
+            "channel": question.channel,
+            "thread_ts": question.thread_ts,
+            **renderer.message("followup", kind=answer.kind, **answer.context),
+        }
+        update = None
+        if answer.verdict is not None and answer.version is not None and decision.delivery.ts is not None:
+            decided = Decided(decision, answer.verdict)
+            version = {"number": len(decision.versions) + 1, "trigger": Trigger.FOLLOW_UP.value, "by": question.user}
+            message = renderer.message(
+                "verdict",
+                report=decided.report,
+                step=decided.step,
+                decision={"id": decision.id, "requester": decision.requester},
+                version=version,
+            )
+            update = {"channel": decision.delivery.channel or question.channel, "ts": decision.delivery.ts, **message}
+        return {"reply": reply, "update": update}
+
+    def _send(self, outbox: dict[str, Any]) -> None:
+        client = self.client
+        if outbox.get("update"):
+            try:
+                client.chat_update(**outbox["update"])
+            except (SlackApiError, SlackClientError, OSError) as exc:
+                log.warning("verdict message not updated: %s", error_code(exc))
+        try:
+            client.chat_postMessage(unfurl_links=False, unfurl_media=False, **outbox["reply"])
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("follow-up reply not posted: %s", error_code(exc))
+
+    def _say(self, *, question: Question, kind: str, **context: Any) -> None:
+        """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""
+        message = self.renderer.message("followup", kind=kind, **context)
+        self._send({"reply": {"channel": question.channel, "thread_ts": question.thread_ts, **message}})
+
+    # The sweeper: work claimed by a worker that died (or lost Redis) is taken over once its lease runs out.
+
+    def start_sweeper(self, interval: float) -> None:
+        """Look for overdue work every `interval` seconds on a daemon thread, until `stop`."""
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep_loop, args=(interval,), name="sweeper", daemon=True)
+            self._sweeper.start()
+
+    def stop(self) -> None:
+        """Stop the sweeper (work it is doing finishes first)."""
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+
+    def sweep(self) -> int:
+        """Take over and do every piece of overdue work; how many were taken."""
+        taken = 0
+        for ref in self.threads.overdue():
+            claim = self.threads.take_over(ref)
+            if claim.held:
+                taken += 1
+                log.warning("taking over %s in %s (attempt %d)", ref.key, ref.channel, claim.attempts)
+                self.work(claim=claim)
+        return taken
+
+    def _sweep_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except RedisError as exc:
+                log.debug("sweeper: Redis: %s", type(exc).__name__)
+            except Exception:
+                log.exception("sweeper failed; it goes on")
