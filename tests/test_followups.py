@@ -459,3 +459,42 @@ def test_hostile_messages_get_a_bounded_escaped_reply_or_silence(bot: BotClient,
             assert markup not in body
         assert len(reply.get("text", "")) <= 4000
         assert len(reply.get("blocks") or []) <= 50
+
+
+# --- how long things are kept, and work that keeps failing ------------------------------------------------------------
+
+
+def test_retention_and_idle_time_come_from_the_settings(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> None:
+    with served_bot(fake_slack, redis_url, key_prefix, retention_days=400, conversation_idle_days=7) as bot:
+        verdict = bot.decide()
+        bot.ask("what if we had 600 examples", thread_ts=verdict)
+        bot.wait_replies(verdict, 2)
+        decision = bot.services.store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=verdict)
+        assert decision is not None
+        client = bot.services.store._redis  # the test reads the TTLs the bot set
+        channel_key = f"{key_prefix}:{{{TEAM}:{CHANNEL}}}"
+        day = 86_400_000
+        assert 400 * day - 60_000 < client.pttl(f"{channel_key}:decision:{decision.id}") <= 400 * day
+        assert 400 * day - 60_000 < client.pttl(f"{channel_key}:decision:{decision.id}:versions") <= 400 * day
+        assert 7 * day - 60_000 < client.pttl(f"{channel_key}:conversation:{verdict}") <= 7 * day
+
+
+def test_work_that_keeps_failing_is_reported_in_the_thread_after_three_tries(
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str
+) -> None:
+    with served_bot(fake_slack, redis_url, key_prefix, work_lease_seconds=0.5) as bot:
+        verdict = bot.decide()
+        decision = bot.services.store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=verdict)
+        assert decision is not None
+        # A stored version the engine cannot read makes every attempt to answer fail.
+        client = bot.services.store._redis
+        versions = f"{key_prefix}:{{{TEAM}:{CHANNEL}}}:decision:{decision.id}:versions"
+        broken = {**json.loads(client.lindex(versions, 0)), "answers": {"n_stable_examples": -5}}
+        client.lset(versions, 0, json.dumps(broken))
+
+        assert bot.ask("why", thread_ts=verdict).status == 200
+        reply = last_reply(bot, verdict, 2)
+        assert "I could not answer “why” after several tries" in reply
+        time.sleep(1.5)
+        assert len(bot.replies(verdict)) == 2  # reported once, then left alone
+        assert bot.services.threads.overdue() == []
