@@ -130,14 +130,15 @@ class FollowUps:
                 self.run_soon(self._say, question=question, kind="unavailable")
             return
         if claim.held:
-            self.run_soon(self.work, claim=claim)
+            self.run_soon(self.work, claim=claim, decision=decision)
         else:
             log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
 
     # After the response: answer, record, send, finish.
 
-    def work(self, *, claim: Claim) -> None:
-        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done."""
+    def work(self, *, claim: Claim, decision: Decision | None = None) -> None:
+        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done.
+        `decision` is the thread's decision if the caller has just read it."""
         if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
             self._send(claim.outbox)
             self._finish(claim)
@@ -153,7 +154,7 @@ class FollowUps:
                 self._say(question=question, kind="failed", asked=question.text[:80])
                 outbox = None
             else:
-                outbox = self._answer(claim, question)
+                outbox = self._answer(claim, question, decision)
         except ClaimLost:
             log.warning("follow-up %s in %s was taken over by another worker", question.ts, question.channel)
             return
@@ -179,12 +180,13 @@ class FollowUps:
                 error = type(exc).__name__
         log.error("follow-up %s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
-    def _answer(self, claim: Claim, question: Question) -> dict[str, Any] | None:
+    def _answer(self, claim: Claim, question: Question, decision: Decision | None) -> dict[str, Any] | None:
         """Answer the question and record the answer with its outbox; the outbox, or None for silence."""
         for _ in range(_CONFLICT_RETRIES):
-            decision = self.store.decision_for_thread(
-                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-            )
+            if decision is None:
+                decision = self.store.decision_for_thread(
+                    workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
+                )
             if decision is None:
                 return None  # the decision expired meanwhile
             conversation = self.threads.conversation(
@@ -214,6 +216,7 @@ class FollowUps:
                     versions_seen=len(decision.versions),
                 )
             except ThreadChanged:
+                decision = None  # read both again
                 continue
             except DecisionNotFound:
                 return None
