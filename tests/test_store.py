@@ -230,6 +230,9 @@ def test_posted_delivery_is_recorded_and_its_thread_finds_the_decision(store: De
     assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000100") == stored
     assert store.decision_for_thread(workspace=T, channel=C, thread_ts="1741000000.000101") is None
     assert store.decision_for_thread(workspace=T, channel="C0002", thread_ts="1741000000.000100") is None
+    assert store.is_verdict_thread(workspace=T, channel=C, thread_ts="1741000000.000100")
+    assert not store.is_verdict_thread(workspace=T, channel=C, thread_ts="1741000000.000101")
+    assert not store.is_verdict_thread(workspace=T, channel="C0002", thread_ts="1741000000.000100")
 
 
 def test_a_dm_delivery_is_found_from_the_dm_thread(store: DecisionStore) -> None:

@@ -230,6 +230,25 @@ def test_a_claim_is_new_then_busy_while_held_then_done(
     assert redis_client.hget(key, "state") == "done"
 
 
+def test_a_finished_claim_keeps_only_a_small_marker_and_its_expiry(
+    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    ref = message()
+    claim = threads.claim(ref, event_id="Ev1", payload=payload(text="x" * 500))
+    conversation = threads.conversation(workspace=T, channel=C, thread_ts=THREAD)
+    outbox = {"reply": {"text": "y" * 2000}}
+    threads.record_answer(claim, thread_ts=THREAD, conversation=conversation, outbox=outbox, decision_id="D1")
+    key = work_key(key_prefix, ref)
+    ttl_before = redis_client.pttl(key)
+
+    assert threads.finish(claim) is True
+
+    assert redis_client.hgetall(key) == {"state": "done", "attempts": "1", "events": "Ev1"}
+    assert 0 < redis_client.pttl(key) <= ttl_before  # the marker expires when the claim would have
+    # Written anew, the hash is in Redis's compact encoding again, not the one the long payload forced.
+    assert redis_client.object("encoding", key) in {"ziplist", "listpack"}
+
+
 def test_each_event_id_is_recorded_once(threads: ThreadStore, redis_client: redis.Redis, key_prefix: str) -> None:
     ref = message()
     for event_id in ["Ev12", "Ev12", "Ev1", "Ev2", "Ev1"]:

@@ -118,10 +118,9 @@ class FollowUps:
         if parse_followup(question.text).intent is Intent.NOT_UNDERSTOOD and not question.mentioned:
             return  # chatter in the thread: no reply, and no need to look anything up
         try:
-            decision = self.store.decision_for_thread(
+            if not self.store.is_verdict_thread(
                 workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-            )
-            if decision is None:
+            ):
                 return  # not a verdict thread
             claim = self.threads.claim(question.ref, event_id=event_id, payload=asdict(question))
         except RedisError as exc:
@@ -130,15 +129,14 @@ class FollowUps:
                 self.run_soon(self._say, question=question, kind="unavailable")
             return
         if claim.held:
-            self.run_soon(self.work, claim=claim, decision=decision)
+            self.run_soon(self.work, claim=claim)
         else:
             log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
 
     # After the response: answer, record, send, finish.
 
-    def work(self, *, claim: Claim, decision: Decision | None = None) -> None:
-        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done.
-        `decision` is the thread's decision if the caller has just read it."""
+    def work(self, *, claim: Claim) -> None:
+        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done."""
         if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
             self._send(claim.outbox)
             self._finish(claim)
@@ -154,7 +152,7 @@ class FollowUps:
                 self._say(question=question, kind="failed", asked=question.text[:80])
                 outbox = None
             else:
-                outbox = self._answer(claim, question, decision)
+                outbox = self._answer(claim, question)
         except ClaimLost:
             log.warning("follow-up %s in %s was taken over by another worker", question.ts, question.channel)
             return
@@ -180,13 +178,12 @@ class FollowUps:
                 error = type(exc).__name__
         log.error("follow-up %s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
-    def _answer(self, claim: Claim, question: Question, decision: Decision | None) -> dict[str, Any] | None:
+    def _answer(self, claim: Claim, question: Question) -> dict[str, Any] | None:
         """Answer the question and record the answer with its outbox; the outbox, or None for silence."""
         for _ in range(_CONFLICT_RETRIES):
-            if decision is None:
-                decision = self.store.decision_for_thread(
-                    workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-                )
+            decision = self.store.decision_for_thread(
+                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
+            )
             if decision is None:
                 return None  # the decision expired meanwhile
             conversation = self.threads.conversation(
@@ -216,7 +213,6 @@ class FollowUps:
                     versions_seen=len(decision.versions),
                 )
             except ThreadChanged:
-                decision = None  # read both again
                 continue
             except DecisionNotFound:
                 return None

@@ -269,6 +269,10 @@ class DecisionStore:
             fields, versions = pipe.execute()
         return _decision_from(fields, versions)
 
+    def is_verdict_thread(self, *, workspace: str, channel: str, thread_ts: str) -> bool:
+        """Whether that thread in that channel starts at a verdict message; one cheap lookup, for the request path."""
+        return bool(self._redis.hexists(f"{self._channel_key(workspace, channel)}:threads", check_ts(thread_ts)))
+
     def decision_for_thread(self, *, workspace: str, channel: str, thread_ts: str) -> Decision | None:
         """The decision whose verdict message starts that thread in that channel (maybe a DM), or None."""
         thread_key = f"{self._channel_key(workspace, channel)}:threads"

@@ -41,8 +41,8 @@ __all__ = [
 MAX_TURNS = 10
 TURN_TEXT_CHARS = 160
 DEFAULT_CONVERSATION_TTL = timedelta(days=30)
-# Long enough to outlast Slack's last redelivery (about 5 minutes after the first) with a wide margin.
-DEFAULT_CLAIM_TTL = timedelta(days=1)
+# Long enough to outlast Slack's last redelivery (about 5 minutes after the first) and a few leases, with a margin.
+DEFAULT_CLAIM_TTL = timedelta(hours=1)
 # How long a worker may hold a claim before another may take it over: far above an answer's usual 10 ms, and above
 # a 429's Retry-After, so a slow but healthy worker is not doubled.
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -175,11 +175,16 @@ redis.call('HSET', KEYS[1], 'state', 'answered', 'outbox', ARGV[5], 'version', n
 return {'ok', number}
 """
 
-# KEYS: claim. ARGV: token. Marks the work done and drops what it no longer needs; 0 if the claim was lost.
+# KEYS: claim. ARGV: token. Marks the work done, keeping only what recognises a late redelivery; 0 if the claim was
+# lost. The hash is written anew rather than trimmed: once a long payload made Redis switch it to its large
+# encoding it stays there, about three times the size of a fresh small hash.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done')
-redis.call('HDEL', KEYS[1], 'payload', 'outbox', 'lease')
+local ttl = redis.call('PTTL', KEYS[1])
+local kept = redis.call('HMGET', KEYS[1], 'attempts', 'events')
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'state', 'done', 'attempts', kept[1] or 1, 'events', kept[2] or '')
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 """
 
