@@ -27,6 +27,7 @@ test: lint
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_slack.py
+	$(BIN)/python benchmarks/bench_followups.py
 
 serve: install
 	$(BIN)/should-finetune serve
