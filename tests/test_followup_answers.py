@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,16 @@ def test_what_if_changes_only_the_hypothetical_and_records_a_turn(ruleset: RuleS
     assert "few-stable-examples" in [rule["id"] for rule in answer.context["diff"]["stopped"]]
     (turn,) = answer.conversation.turns
     assert (turn.user, turn.intent, turn.outcome) == ("U0ASKER", "what-if", "what-if")
+
+
+def test_words_a_what_if_could_not_place_are_named_beside_what_it_could(ruleset: RuleSet, renderer: Renderer) -> None:
+    answer = ask(ruleset, "what if we had 600 examples and purple <!channel> cows")
+    assert answer is not None
+    assert answer.kind == "what-if"
+    assert answer.conversation.hypothetical == {"n_stable_examples": 600}
+    text = json.dumps(renderer.message("followup", kind=answer.kind, **answer.context), ensure_ascii=False)
+    assert "I left out “purple" in text
+    assert "<!channel>" not in text
 
 
 def test_and_if_builds_on_the_previous_hypothetical_and_what_if_starts_again(ruleset: RuleSet) -> None:

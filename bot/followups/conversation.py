@@ -123,6 +123,7 @@ def _what_if(
         "outcome": _outcome(verdict),
         "diff": _diff(decision, verdict),
         "accepted": {fact: accepted_forms(fact) for fact in followup.changes},
+        "unrecognised": list(followup.unrecognised),
     }
     return "what-if", context, changes, None
 
