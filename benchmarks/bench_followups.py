@@ -101,6 +101,9 @@ from bench_slack import (
     redis_for_benchmark,
     summarize,
 )
+from bench_slack import (
+    fake_slack_process as slack_fake_process,
+)
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
@@ -383,47 +386,16 @@ def _thread_call(call: Any) -> CallTuple:
     return (call.method, call.at, call.status, ok, key, key is not None)
 
 
+def threaded_replies(fake: FakeSlack) -> list[tuple[str, str]]:
+    """The (thread_ts, start of text) of every threaded `chat.postMessage` the fake received."""
+    posts = fake.calls("chat.postMessage")
+    return [(str(c.args["thread_ts"]), str(c.args.get("text"))[:40]) for c in posts if c.args.get("thread_ts")]
+
+
 def fake_slack_process(conn: Connection) -> None:
-    """The fake Slack as bench_slack runs it, with calls keyed by thread_ts (bench_slack's are keyed by use case)
-    and one more command: `replies`, the (thread_ts, start of text) of every threaded `chat.postMessage`."""
-
-    def body(conn: Connection) -> None:
-        gc.disable()  # the test double collects between phases only (on "reset"), as in bench_slack
-        with FakeSlack() as fake:
-            delay = 0.0
-            conn.send(("ready", {"api_url": fake.url}))
-            while True:
-                try:
-                    command, arg = conn.recv()
-                except EOFError:
-                    return
-                if command == "stop":
-                    return
-                if command == "delay":
-                    delay = float(arg)
-                    fake.set_delay(None, delay)
-                    conn.send(None)
-                elif command == "calls":
-                    conn.send([_thread_call(c) for c in fake.calls()])
-                elif command == "replies":
-                    posts = fake.calls("chat.postMessage")
-                    conn.send(
-                        [
-                            (str(c.args["thread_ts"]), str(c.args.get("text"))[:40])
-                            for c in posts
-                            if c.args.get("thread_ts")
-                        ]
-                    )
-                elif command == "reset":
-                    errors = list(fake.errors)
-                    fake.reset()
-                    fake.set_delay(None, delay)
-                    gc.collect()
-                    conn.send(errors)
-                else:
-                    conn.send(f"unknown command {command!r}")
-
-    _child_main("fake-slack", conn, body)
+    """bench_slack's fake Slack with calls keyed by thread_ts (bench_slack keys them by use case) and one more
+    command, `replies`."""
+    slack_fake_process(conn, _thread_call, {"replies": threaded_replies})
 
 
 def build_bare_app(api_url: str, threads: int) -> App:

@@ -160,8 +160,13 @@ def _call_tuple(call: Any) -> CallTuple:
     return (call.method, call.at, call.status, ok, key, bool(call.args.get("thread_ts")))
 
 
-def fake_slack_process(conn: Connection) -> None:
-    """The fake Slack, answering commands from the parent: delay, calls, view, reset, stop."""
+def fake_slack_process(
+    conn: Connection,
+    call_tuple: Callable[[Any], CallTuple] = _call_tuple,
+    extra: Mapping[str, Callable[[FakeSlack], Any]] | None = None,
+) -> None:
+    """The fake Slack, answering commands from the parent: delay, calls, view, reset, stop, and any `extra` ones
+    (name -> function of the fake whose result is sent back). `call_tuple` summarises each call for `calls`."""
 
     def body(conn: Connection) -> None:
         # The fake keeps every call with a deep copy of its arguments, so its heap grows by megabytes per phase and
@@ -183,7 +188,9 @@ def fake_slack_process(conn: Connection) -> None:
                     fake.set_delay(None, delay)
                     conn.send(None)
                 elif command == "calls":
-                    conn.send([_call_tuple(c) for c in fake.calls()])
+                    conn.send([call_tuple(c) for c in fake.calls()])
+                elif extra and command in extra:
+                    conn.send(extra[command](fake))
                 elif command == "view":
                     opened = fake.calls("views.open")
                     view = opened[0].args.get("view") if opened else None
