@@ -55,14 +55,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
 import json
 import math
 import os
 import random
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -83,7 +81,6 @@ from bench_slack import (
     DEFAULT_WORKERS,
     FOLLOW_UP_TIMEOUT,
     MAX_FAILED_FRACTION,
-    REQUEST_TIMEOUT,
     CallTuple,
     Child,
     Phase,
@@ -98,7 +95,9 @@ from bench_slack import (
     await_follow_ups,
     bot_process,
     machine_info,
+    on_schedule,
     redis_for_benchmark,
+    send,
     summarize,
 )
 from bench_slack import (
@@ -128,7 +127,6 @@ from tests.slack_support import (
     event_callback,
     message_ts,
     new_event_id,
-    sign,
     thread_message,
 )
 
@@ -459,63 +457,20 @@ def make_events(thread_ts: Sequence[str], rng: random.Random) -> list[Event]:
     return events
 
 
-def post_event(port: int, key: str, body: bytes, *, lag: float, retry: int = 0) -> Sample:
-    """One signed event callback POSTed to /slack/events on a new connection; `retry` > 0 makes it a redelivery."""
-    headers = {"Content-Type": JSON_TYPE, **sign(body)}
-    if retry:
-        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-    sent_at = time.time()
-    started = time.perf_counter()
-    try:
-        connection.request("POST", EVENTS_PATH, body, headers)
-        response = connection.getresponse()
-        data = response.read()
-        seconds = time.perf_counter() - started
-        return Sample(key, sent_at, lag, seconds, response.status, data, None)
-    except (OSError, http.client.HTTPException) as exc:
-        return Sample(key, sent_at, lag, None, None, b"", type(exc).__name__)
-    finally:
-        connection.close()
-
-
 def send_events(port: int, events: Sequence[Event], *, rate: float, workers: int) -> tuple[list[Sample], list[Sample]]:
     """Send event i at start + i/rate whatever the earlier answers take, and a redelivery right after its first
     delivery's response where asked; (first deliveries, redeliveries)."""
     firsts: list[Sample | None] = [None] * len(events)
     seconds: list[Sample | None] = [None] * len(events)
-    tickets = iter(range(len(events)))
-    lock = threading.Lock()
-    start = math.inf  # set once the threads exist, just before they start
+    redelivery = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
 
-    def work() -> None:
-        while True:
-            with lock:
-                i = next(tickets, None)
-            if i is None:
-                return
-            due = start + i / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            event = events[i]
-            firsts[i] = post_event(port, event.key, event.body, lag=time.perf_counter() - due)
-            if event.redeliver:
-                seconds[i] = post_event(port, event.key, event.body, lag=0.0, retry=1)
+    def job(i: int, lag: float) -> None:
+        event = events[i]
+        firsts[i] = send(port, event.key, event.body, lag, content_type=JSON_TYPE)
+        if event.redeliver:
+            seconds[i] = send(port, event.key, event.body, 0.0, content_type=JSON_TYPE, headers=redelivery)
 
-    threads = [threading.Thread(target=work, name=f"load-{n}") for n in range(min(workers, len(events)))]
-    gc.collect()
-    gc.disable()  # a collection in the generator would be timed as the server's latency
-    # The schedule starts after the collection and leaves time to start the threads, so that the first events are
-    # not sent late in a burst (as they are when the start time is taken first).
-    start = time.perf_counter() + 0.05 + 0.002 * len(threads)
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        gc.enable()
+    on_schedule(len(events), rate=rate, workers=workers, job=job)
     return [s for s in firsts if s is not None], [s for s in seconds if s is not None]
 
 

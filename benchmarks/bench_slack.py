@@ -372,14 +372,16 @@ class Sample:
     error: str | None
 
 
-def send(port: int, key: str, body: bytes, lag: float) -> Sample:
-    """One signed POST to /slack/events on a new connection."""
-    headers = {"Content-Type": FORM, **sign(body)}
+def send(
+    port: int, key: str, body: bytes, lag: float, *, content_type: str = FORM, headers: Mapping[str, str] | None = None
+) -> Sample:
+    """One signed POST to /slack/events on a new connection; `headers` are added to the signature's."""
+    all_headers = {"Content-Type": content_type, **sign(body), **(headers or {})}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
     sent_at = time.time()
     started = time.perf_counter()
     try:
-        connection.request("POST", EVENTS_PATH, body, headers)
+        connection.request("POST", EVENTS_PATH, body, all_headers)
         response = connection.getresponse()
         data = response.read()
         seconds = time.perf_counter() - started
@@ -390,12 +392,12 @@ def send(port: int, key: str, body: bytes, lag: float) -> Sample:
         connection.close()
 
 
-def open_loop(port: int, requests: Sequence[tuple[str, bytes]], *, rate: float, workers: int) -> list[Sample]:
-    """Send request i at start + i/rate from a pool of worker threads, whatever the earlier answers take."""
-    samples: list[Sample | None] = [None] * len(requests)
-    tickets = iter(range(len(requests)))
+def on_schedule(count: int, *, rate: float, workers: int, job: Callable[[int, float], None]) -> None:
+    """Call `job(i, lag)` at start + i/rate from a pool of worker threads, whatever the earlier calls take; `lag`
+    is how late the call started. The generator's garbage collector is off meanwhile."""
+    tickets = iter(range(count))
     lock = threading.Lock()
-    start = time.perf_counter() + 0.05
+    start = math.inf  # set once the threads exist, just before they start
 
     def work() -> None:
         while True:
@@ -407,12 +409,14 @@ def open_loop(port: int, requests: Sequence[tuple[str, bytes]], *, rate: float, 
             wait = due - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
-            key, body = requests[i]
-            samples[i] = send(port, key, body, lag=time.perf_counter() - due)
+            job(i, time.perf_counter() - due)
 
-    threads = [threading.Thread(target=work, name=f"load-{n}") for n in range(min(workers, len(requests)))]
+    threads = [threading.Thread(target=work, name=f"load-{n}") for n in range(min(workers, count))]
     gc.collect()
     gc.disable()  # a collection in the generator would be timed as the server's latency
+    # The schedule starts after the collection and leaves time to start the threads, so that the first requests are
+    # not sent late in a burst (as they are when the start time is taken first).
+    start = time.perf_counter() + 0.05 + 0.002 * len(threads)
     try:
         for thread in threads:
             thread.start()
@@ -420,6 +424,17 @@ def open_loop(port: int, requests: Sequence[tuple[str, bytes]], *, rate: float, 
             thread.join()
     finally:
         gc.enable()
+
+
+def open_loop(port: int, requests: Sequence[tuple[str, bytes]], *, rate: float, workers: int) -> list[Sample]:
+    """Send request i at start + i/rate, whatever the earlier answers take; a sample each."""
+    samples: list[Sample | None] = [None] * len(requests)
+
+    def job(i: int, lag: float) -> None:
+        key, body = requests[i]
+        samples[i] = send(port, key, body, lag)
+
+    on_schedule(len(requests), rate=rate, workers=workers, job=job)
     return [s for s in samples if s is not None]
 
 
