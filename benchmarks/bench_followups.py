@@ -91,29 +91,26 @@ from bench_slack import (
     _loadavg,
     _ms,
     _ratio,
-    _serve_until_stopped,
     await_follow_ups,
     bot_process,
     machine_info,
     on_schedule,
     redis_for_benchmark,
     send,
+    serve_bare_app,
     summarize,
 )
 from bench_slack import (
     fake_slack_process as slack_fake_process,
 )
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from waitress.server import create_server as waitress_server  # type: ignore[import-untyped]
 
 from bot.decisions import DecisionService
 from bot.engine.answers import Answers, Failure
 from bot.engine.ruleset import load_ruleset
 from bot.resources import default_rules_dir
 from bot.runtime import open_services
-from bot.server import EVENTS_PATH
 from bot.settings import Settings
 from bot.slack.threads import Question
 from bot.store import DecisionStore, Delivery, DeliveryStatus, connect_redis
@@ -414,22 +411,8 @@ def build_bare_app(api_url: str, threads: int) -> App:
 
 
 def bare_bolt_process(conn: Connection, api_url: str, threads: int) -> None:
-    """The bare Bolt app behind Bolt's WSGI adapter, under waitress configured as bench_slack's baseline is."""
-
-    def body(conn: Connection) -> None:
-        handler = SlackRequestHandler(build_bare_app(api_url, threads), path=EVENTS_PATH)
-        server = waitress_server(
-            handler,
-            host="127.0.0.1",
-            port=0,
-            threads=threads,
-            ident="bare-bolt",
-            clear_untrusted_proxy_headers=True,
-            channel_timeout=30,
-        )
-        _serve_until_stopped(conn, server)
-
-    _child_main("bare-bolt", conn, body)
+    """The bare Bolt app, served as bench_slack serves its baseline."""
+    _child_main("bare-bolt", conn, lambda conn: serve_bare_app(conn, build_bare_app(api_url, threads), threads))
 
 
 # --- the load -----------------------------------------------------------------------------------------------

@@ -248,23 +248,24 @@ def build_bare_app(api_url: str) -> App:
     return app
 
 
+def serve_bare_app(conn: Connection, app: App, threads: int) -> None:
+    """Serve a baseline Bolt app behind Bolt's WSGI adapter, under waitress configured as the bot's server is."""
+    handler = SlackRequestHandler(app, path=EVENTS_PATH)
+    server = waitress_server(
+        handler,
+        host="127.0.0.1",
+        port=0,
+        threads=threads,
+        ident="bare-bolt",
+        clear_untrusted_proxy_headers=True,
+        channel_timeout=30,
+    )
+    _serve_until_stopped(conn, server)
+
+
 def bare_bolt_process(conn: Connection, api_url: str, threads: int) -> None:
-    """The bare Bolt app behind Bolt's WSGI adapter, under waitress configured as the bot's server is."""
-
-    def body(conn: Connection) -> None:
-        handler = SlackRequestHandler(build_bare_app(api_url), path=EVENTS_PATH)
-        server = waitress_server(
-            handler,
-            host="127.0.0.1",
-            port=0,
-            threads=threads,
-            ident="bare-bolt",
-            clear_untrusted_proxy_headers=True,
-            channel_timeout=30,
-        )
-        _serve_until_stopped(conn, server)
-
-    _child_main("bare-bolt", conn, body)
+    """The bare Bolt app, served as the baseline."""
+    _child_main("bare-bolt", conn, lambda conn: serve_bare_app(conn, build_bare_app(api_url), threads))
 
 
 class Child:
