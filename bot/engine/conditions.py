@@ -76,7 +76,7 @@ class Leaf:
         yield self
 
     def describe(self) -> str:
-        value = ", ".join(map(_show, self.value)) if isinstance(self.value, frozenset) else _show(self.value)
+        value = ", ".join(map(show_value, self.value)) if isinstance(self.value, frozenset) else show_value(self.value)
         return f"{self.fact} {SYMBOLS[self.op]} {value}"
 
 
@@ -207,7 +207,8 @@ def _paren(condition: Condition) -> str:
     return f"({text})" if isinstance(condition, All | AnyOf) else text
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A compared value as conditions show it: yes or no, 10,000, or the text."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f"{value:,}" if isinstance(value, int) else str(value)
