@@ -501,3 +501,69 @@ def test_creating_a_decision_trims_index_entries_older_than_the_retention(
     # Only the index entry goes: the decision itself expires on its own clock.
     assert store.decision(workspace=T, channel=C, decision_id=too_old.id) == too_old
     assert redis_client.zrange(f"{key_prefix}:{{{T}:C0002}}:decisions", 0, -1) == [other_channel.id]
+
+
+# Messages that lead to a decision, recent decisions, rule-set snapshots
+
+
+def posted(store: DecisionStore, ts: str = "1741000000.000100", *, at: datetime = NOW) -> Decision:
+    created = create(store, at=at)
+    delivery = Delivery(status=DeliveryStatus.POSTED, channel=C, ts=ts, at=at)
+    store.record_delivery(workspace=T, channel=C, decision_id=created.id, delivery=delivery)
+    found = store.decision(workspace=T, channel=C, decision_id=created.id)
+    assert found is not None
+    return found
+
+
+def test_the_verdict_and_its_explanation_both_lead_to_the_decision(store: DecisionStore) -> None:
+    decision = posted(store)
+    store.record_explanation(
+        workspace=T, channel=C, decision_id=decision.id, delivery=decision.delivery, ts="1741000000.000200"
+    )
+    for ts in ("1741000000.000100", "1741000000.000200"):
+        assert store.decision_for_message(workspace=T, channel=C, ts=ts) == decision
+    assert store.decision_for_message(workspace=T, channel=C, ts="1741000000.000300") is None
+    assert store.decision_for_message(workspace=T, channel="C0002", ts="1741000000.000200") is None
+    # The explanation is in the thread, not its start: it is no verdict thread of its own.
+    assert not store.is_verdict_thread(workspace=T, channel=C, thread_ts="1741000000.000200")
+
+
+def test_an_explanation_needs_a_posted_verdict(store: DecisionStore) -> None:
+    created = create(store)
+    with pytest.raises(ValueError, match="POSTED"):
+        store.record_explanation(
+            workspace=T, channel=C, decision_id=created.id, delivery=created.delivery, ts="1741000000.000200"
+        )
+
+
+def test_a_message_of_an_expired_decision_is_forgotten(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    decision = posted(store)
+    store.record_explanation(
+        workspace=T, channel=C, decision_id=decision.id, delivery=decision.delivery, ts="1741000000.000200"
+    )
+    key = f"{key_prefix}:{{{T}:{C}}}:decision:{decision.id}"
+    redis_client.delete(key, f"{key}:versions")
+    assert store.decision_for_message(workspace=T, channel=C, ts="1741000000.000200") is None
+    assert not redis_client.hexists(f"{key_prefix}:{{{T}:{C}}}:explanations", "1741000000.000200")
+    assert store.decision_for_message(workspace=T, channel=C, ts="1741000000.000100") is None
+    assert not redis_client.hexists(f"{key_prefix}:{{{T}:{C}}}:threads", "1741000000.000100")
+
+
+def test_recent_decisions_are_newest_first_and_limited(store: DecisionStore) -> None:
+    made = [create(store, at=NOW + timedelta(minutes=n)) for n in range(5)]
+    recent = store.recent_decisions(workspace=T, channel=C, limit=3)
+    assert [d.id for d in recent] == [d.id for d in reversed(made)][:3]
+    assert store.recent_decisions(workspace=T, channel="C0002", limit=3) == []
+
+
+def test_rule_set_snapshots_are_kept_once_by_hash(store: DecisionStore) -> None:
+    sha = "cd" * 32
+    assert store.ruleset_snapshot(sha) is None
+    store.remember_ruleset(sha, '{"first": 1}')
+    store.remember_ruleset(sha, '{"second": 2}')  # the same hash is the same rule set: the first stays
+    assert store.ruleset_snapshot(sha) == '{"first": 1}'
+    assert store.ruleset_snapshot("not a hash") is None
+    with pytest.raises(ValueError, match="sha256"):
+        store.remember_ruleset("../x", "{}")

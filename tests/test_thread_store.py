@@ -746,3 +746,25 @@ def test_a_client_without_decoded_responses_is_rejected(redis_url: str) -> None:
             ThreadStore(client)
     finally:
         client.close()
+
+
+# Cooldowns
+
+
+def test_a_cooldown_is_held_by_one_holder_until_it_runs_out(threads: ThreadStore) -> None:
+    def hold(holder: str, name: str = "rereview.D1.U1") -> bool:
+        return threads.hold_cooldown(
+            workspace="T1", channel="C1", name=name, holder=holder, ttl=timedelta(milliseconds=300)
+        )
+
+    assert hold("first")
+    assert hold("first")  # a retry of the same work
+    assert not hold("second")
+    assert hold("other", name="rereview.D1.U2")
+    time.sleep(0.4)
+    assert hold("second")
+
+
+def test_a_cooldown_name_cannot_address_other_keys(threads: ThreadStore) -> None:
+    with pytest.raises(ValueError, match="cooldown"):
+        threads.hold_cooldown(workspace="T1", channel="C1", name="x}:y z", holder="h", ttl=timedelta(seconds=1))

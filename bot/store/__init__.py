@@ -6,13 +6,17 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:{T123:C456}:decision:<id>:versions   list of JSON objects, oldest first; a version's number is its position
     {prefix}:{T123:C456}:decisions                sorted set of decision ids, score = created_at in epoch seconds
     {prefix}:{T123:C456}:threads                  hash: verdict message ts -> {"channel": origin, "decision": id}
+    {prefix}:{T123:C456}:explanations             hash: the explanation's ts in a verdict thread -> the same
+    {prefix}:{T123:C456}:cooldown:<name>          string: who holds a cooldown (one person re-reviewing one decision)
     {prefix}:{T123:C456}:conversation:<ts>        hash: a verdict thread's conversation (`data` JSON, `revision`)
     {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.threads`)
     {prefix}:channels                             set of "T123:C456" that have at least one decision
     {prefix}:work:pending                         sorted set of claims not yet done, by lease deadline
+    {prefix}:rulesets                             hash: rule-set sha256 -> its snapshot (`bot.engine.rulediff`)
 
 Every value is JSON and every timestamp a UTC ISO-8601 string. Decisions expire after their retention,
-conversations after their idle time, claims a day after they were made.
+conversations after their idle time, claims an hour after
+they were made, cooldowns when they run out.
 """
 
 from bot.store.base import StoreError, connect_redis

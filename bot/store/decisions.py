@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -273,6 +274,50 @@ class DecisionStore:
         """Whether that thread in that channel starts at a verdict message; one cheap lookup, for the request path."""
         return bool(self._redis.hexists(f"{self._channel_key(workspace, channel)}:threads", check_ts(thread_ts)))
 
+    def record_explanation(
+        self, *, workspace: str, channel: str, decision_id: str, delivery: Delivery, ts: str
+    ) -> None:
+        """Remember the bot's explanation in the verdict's thread (at `ts`), so a reaction on it finds the decision."""
+        if delivery.status is not DeliveryStatus.POSTED or not delivery.channel:
+            raise ValueError("an explanation is only posted in the thread of a POSTED verdict")
+        ref = _ThreadRef(channel=channel, decision=check_id("decision", decision_id))
+        key = f"{self._channel_key(workspace, delivery.channel)}:explanations"
+        self._redis.hset(key, check_ts(ts), ref.model_dump_json())
+
+    def decision_for_message(self, *, workspace: str, channel: str, ts: str) -> Decision | None:
+        """The decision whose verdict message, or whose explanation in the verdict's thread, is at `ts`, or None."""
+        key = self._channel_key(workspace, channel)
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(f"{key}:threads", check_ts(ts))
+            pipe.hget(f"{key}:explanations", ts)
+            verdict_ref, explanation_ref = pipe.execute()
+        raw = verdict_ref or explanation_ref
+        if raw is None:
+            return None
+        ref = _ThreadRef.model_validate_json(raw)
+        found = self.decision(workspace=workspace, channel=ref.channel, decision_id=ref.decision)
+        if found is None:  # expired: the message is an ordinary one again
+            self._redis.hdel(f"{key}:threads" if verdict_ref else f"{key}:explanations", ts)
+        return found
+
+    def recent_decisions(self, *, workspace: str, channel: str, limit: int) -> list[Decision]:
+        """The channel's newest `limit` decisions, newest first."""
+        ids = self._redis.zrevrange(f"{self._channel_key(workspace, channel)}:decisions", 0, max(0, limit - 1))
+        return [d for d in self._load(workspace, channel, [str(i) for i in ids]) if d is not None]
+
+    def remember_ruleset(self, sha256: str, snapshot: str) -> None:
+        """Keep the snapshot of a rule set (see `bot.engine.rulediff`) for comparing it with later ones."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError("expected a sha256 in hex")
+        self._redis.hsetnx(f"{self._prefix}:rulesets", sha256, snapshot)
+
+    def ruleset_snapshot(self, sha256: str) -> str | None:
+        """The snapshot kept for a rule set, or None when it was never seen (or its hash is malformed)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            return None
+        raw = self._redis.hget(f"{self._prefix}:rulesets", sha256)
+        return str(raw) if raw is not None else None
+
     def decision_for_thread(self, *, workspace: str, channel: str, thread_ts: str) -> Decision | None:
         """The decision whose verdict message starts that thread in that channel (maybe a DM), or None."""
         thread_key = f"{self._channel_key(workspace, channel)}:threads"
@@ -289,18 +334,20 @@ class DecisionStore:
         """Decisions created in [start, end) in one channel, oldest first: start inclusive, end exclusive."""
         low = check_aware("start", start).timestamp()
         high = check_aware("end", end).timestamp()
-        channel_key = self._channel_key(workspace, channel)
-        ids = self._redis.zrangebyscore(f"{channel_key}:decisions", low, f"({high!r}")
+        ids = self._redis.zrangebyscore(f"{self._channel_key(workspace, channel)}:decisions", low, f"({high!r}")
+        return [d for d in self._load(workspace, channel, [str(i) for i in ids]) if d is not None]
+
+    def _load(self, workspace: str, channel: str, ids: list[str]) -> list[Decision | None]:
+        """Decisions by id in one round trip; None for each that expired."""
         if not ids:
             return []
         with self._redis.pipeline(transaction=False) as pipe:
             for decision_id in ids:
-                key = f"{channel_key}:decision:{check_id('decision', str(decision_id))}"
+                key = self._decision_key(workspace, channel, decision_id)
                 pipe.hgetall(key)
                 pipe.lrange(f"{key}:versions", 0, -1)
             replies = pipe.execute()
-        decisions = (_decision_from(replies[i], replies[i + 1]) for i in range(0, len(replies), 2))
-        return [decision for decision in decisions if decision is not None]
+        return [_decision_from(replies[i], replies[i + 1]) for i in range(0, len(replies), 2)]
 
     def channels_with_decisions(self) -> list[tuple[str, str]]:
         """Every (workspace, channel) that has at least one decision, sorted."""

@@ -330,6 +330,16 @@ class ThreadStore:
             raise DecisionNotFound(f"no decision {decision_id} in {ref.workspace}:{ref.channel}")
         return stamped
 
+    def hold_cooldown(self, *, workspace: str, channel: str, name: str, holder: str, ttl: timedelta) -> bool:
+        """Whether `holder` holds cooldown `name`: it takes it when free, and keeps holding it until it runs out, so
+        work retried after a crash is not turned away by its own first attempt."""
+        if not _WORK_KEY.fullmatch(name):
+            raise ValueError(f"invalid cooldown name {name!r}")
+        key = f"{channel_key(self._prefix, workspace, channel)}:cooldown:{name}"
+        if self._redis.set(key, holder, nx=True, px=_ms(ttl)):
+            return True
+        return bool(self._redis.get(key) == holder)
+
     def finish(self, claim: Claim) -> bool:
         """Mark claimed work done; False if the claim had been taken over (the other worker finishes it)."""
         done = bool(self._finish(keys=[self._work_key(claim.ref)], args=[claim.token]))
