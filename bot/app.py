@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.services import Services
-from bot.slack.listeners import command, messages, submission, threads
+from bot.slack.listeners import command, messages, reviews, submission, threads
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     command.register(app, services)
     submission.register(app, services)
     threads.register(app, services)
+    reviews.register(app, services)
     messages.register(app, services)  # last: it holds the catch-all event listener
 
     @app.error

@@ -1,6 +1,7 @@
 """The `should-finetune` command line.
 
-Exit codes: 0 success; 2 bad input (an answers file, a batch line, a usage error); 3 an invalid rule set.
+Exit codes: 0 success; 1 work left undone (a bulk re-review that failed for some decisions); 2 bad input (an
+answers file, a batch line, a usage error); 3 an invalid rule set.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bot.engine.verdict import Verdict, evaluate
 from bot.settings import Settings, SettingsError, load_settings
 from bot.templating import build_environment
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 2, 3
+EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
 STDIN = "-"
 
@@ -126,6 +127,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     sock.set_defaults(handler=_socket)
 
+    rereview = commands.add_parser(
+        "rereview",
+        help="re-review a channel's decisions under the rules loaded now",
+        description=(
+            "Re-review each decision kept for a channel under the rules loaded now: a new version, the verdict "
+            "message updated and the result in its thread, paced to Slack's rate limits. A decision already "
+            "re-reviewed under these rules (by an earlier or concurrent run) is skipped. Reviewers are mentioned "
+            "only where the verdict changed."
+        ),
+    )
+    rereview.add_argument("--channel", required=True, metavar="C", help="the channel id (C…), as in its URL")
+    rereview.add_argument("--workspace", metavar="T", help="the workspace id (T…), when the channel id is in several")
+    rereview.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="only decisions decided under another rule set than the one loaded now",
+    )
+    rereview.add_argument("--by", metavar="U", help="your member id (U…), shown as who re-reviewed")
+    rereview.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause between two re-reviews (default 1.2: Slack takes about one message a second per channel)",
+    )
+    rereview.set_defaults(handler=_rereview)
+
     manifest = commands.add_parser(
         "manifest",
         help="print the Slack app manifest",
@@ -154,6 +182,45 @@ def _socket(args: argparse.Namespace, settings: Settings) -> int:
     serving.configure_logging(settings)
     serving.socket(settings)
     return EXIT_OK
+
+
+def _rereview(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import serving  # noqa: PLC0415 - Bolt, Redis and the Web API load only for the commands that use them
+    from bot.runtime import open_services  # noqa: PLC0415
+    from bot.slack import bulk  # noqa: PLC0415
+    from bot.store.base import SLACK_ID  # noqa: PLC0415
+
+    for name in ("channel", "workspace", "by"):
+        value = getattr(args, name)
+        if value is not None and not SLACK_ID.fullmatch(value):
+            raise InputError(f"--{name} {value}: expected a Slack id such as C0123ABCD (capital letters and digits)")
+    interval = bulk.DEFAULT_INTERVAL if args.interval is None else args.interval
+    if not 0 <= interval <= 60:
+        raise InputError(f"--interval {interval}: expected seconds from 0 to 60")
+    serving.configure_logging(settings)
+    with open_services(settings) as services:
+        workspaces = [args.workspace] if args.workspace else bulk.find_workspaces(services, args.channel)
+        if not workspaces:
+            raise InputError(f"no decisions are stored for channel {args.channel}")
+        if len(workspaces) > 1:
+            raise InputError(
+                f"channel {args.channel} is in several workspaces ({', '.join(workspaces)}); add --workspace"
+            )
+        result = bulk.rereview_channel(
+            services,
+            workspace=workspaces[0],
+            channel=args.channel,
+            changed_only=args.changed_only,
+            by=args.by or "cli",
+            interval=interval,
+            progress=print,
+        )
+    print(
+        f"re-reviewed {len(result.reviewed)} ({len(result.changed)} changed); skipped {len(result.current)} under "
+        f"the loaded rules, {len(result.already)} already re-reviewed, {len(result.unposted)} never posted; "
+        f"failed {len(result.failed)}"
+    )
+    return EXIT_INCOMPLETE if result.failed else EXIT_OK
 
 
 def _manifest(args: argparse.Namespace, settings: Settings) -> int:

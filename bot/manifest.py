@@ -14,6 +14,7 @@ BOT_SCOPES = (
     "channels:history",  # follow-up questions in verdict threads (public channels)
     "groups:history",  # ... and private channels the bot was invited to
     "reactions:read",  # re-review on a reaction
+    "usergroups:read",  # who is in a reviewers' user group (they may edit answers)
     "app_mentions:read",  # @should-finetune in a thread
     "channels:read",  # channel names for the weekly digest
     "groups:read",

@@ -18,6 +18,7 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import build_client
 from bot.slack.render import Renderer
+from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
 from bot.store import DecisionStore, ThreadStore, connect_redis
 
@@ -36,7 +37,7 @@ def redacted(url: str) -> str:
 def open_services(settings: Settings) -> Iterator[Services]:
     """Everything the listeners need, ready to serve; stopped again (worker threads drained first) on exit."""
     ruleset = load_ruleset(settings.rules_dir)
-    renderer = Renderer(settings.template_dirs)
+    renderer = Renderer(settings.template_dirs, rereview_emoji=settings.rereview_emoji[0])
     renderer.check()
     with ExitStack() as stack:
         if settings.redis_url is not None:
@@ -65,6 +66,17 @@ def open_services(settings: Settings) -> Iterator[Services]:
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
         client = build_client(settings)
+        reviews = Reviews(
+            store=store,
+            threads=threads,
+            ruleset=ruleset,
+            renderer=renderer,
+            client=client,
+            reviewers=settings.reviewers,
+            emoji=settings.rereview_emoji,
+            cooldown=timedelta(seconds=settings.rereview_cooldown_seconds),
+        )
+        reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
         services = Services(
             settings=settings,
             decisions=DecisionService(store=store, ruleset=ruleset),
@@ -77,7 +89,9 @@ def open_services(settings: Settings) -> Iterator[Services]:
                 renderer=renderer,
                 client=client,
                 run_soon=lambda function, **kwargs: services.run_soon(function, **kwargs),  # noqa: PLW0108 - not yet bound
+                reviews=reviews,
             ),
+            reviews=reviews,
             renderer=renderer,
             client=client,
             trigger_client=build_client(settings, for_triggers=True),

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot.decisions import DecisionService
 from bot.settings import Settings
 from bot.slack.render import Renderer
+from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
 from bot.store import DecisionStore, ThreadStore
 
@@ -25,13 +26,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """The bot's dependencies: settings, decisions and threads in Redis, follow-ups, renderer and Web API clients."""
+    """The bot's dependencies: settings, decisions and threads in Redis, follow-ups and reviews, renderer and Web API
+    clients."""
 
     settings: Settings
     decisions: DecisionService
     store: DecisionStore
     threads: ThreadStore
     followups: FollowUps
+    reviews: Reviews
     renderer: Renderer
     client: WebClient
     trigger_client: WebClient

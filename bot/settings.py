@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.resources import default_rules_dir, default_templates_dir
 
@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # How long a worker may take over a follow-up before another replica finishes it instead.
     work_lease_seconds: float = Field(60.0, ge=0.5, le=3600.0)
 
+    # Re-review: the reactions that ask for one, who is asked to look (user ids and user group ids, who may also
+    # edit anyone's answers), and how long one person's second request for the same decision is ignored.
+    rereview_emoji: Annotated[list[str], NoDecode] = ["repeat"]
+    reviewers: Annotated[list[str], NoDecode] = []
+    rereview_cooldown_seconds: float = Field(600.0, ge=0.0, le=86_400.0)
+
     @field_validator("rules_dir", "templates_dir")
     @classmethod
     def _existing_directory(cls, path: Path | None) -> Path | None:
@@ -120,6 +126,29 @@ class Settings(BaseSettings):
             raise ValueError("the URL has no socket path")
         return value
 
+    @field_validator("rereview_emoji", mode="before")
+    @classmethod
+    def _emoji(cls, value: object) -> list[str]:
+        names = [name.strip().strip(":") for name in _items(value)]
+        for name in names:
+            if not re.fullmatch(r"[a-z0-9_+'-]{1,100}", name):
+                raise ValueError(f'"{name}" is not an emoji name; write names like repeat or arrows_counterclockwise')
+        if not names:
+            raise ValueError("name at least one emoji, such as repeat")
+        return list(dict.fromkeys(names))
+
+    @field_validator("reviewers", mode="before")
+    @classmethod
+    def _reviewers(cls, value: object) -> list[str]:
+        ids = _items(value)
+        for reviewer in ids:
+            if not re.fullmatch(r"[UWS][A-Z0-9]{2,40}", reviewer):
+                raise ValueError(
+                    f'"{reviewer}" is not a member id (U…, W…) or a user group id (S…); copy it from the profile '
+                    "or the group's page in Slack"
+                )
+        return list(dict.fromkeys(ids))
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -143,6 +172,15 @@ class Settings(BaseSettings):
 def env_name(field: str) -> str:
     """The environment variable a field is read from."""
     return _SLACK_NAMES.get(field) or ENV_PREFIX + field.upper()
+
+
+def _items(value: object) -> list[str]:
+    """A list setting written as "a, b c" in the environment, or given as a list."""
+    if isinstance(value, str):
+        return [item for item in re.split(r"[\s,]+", value) if item]
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    raise ValueError("expected a comma-separated list")
 
 
 def _token(value: SecretStr | None, prefix: str, what: str) -> SecretStr | None:

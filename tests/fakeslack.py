@@ -241,6 +241,7 @@ class FakeSlack:
             "reactions.add": self._reactions_add,
             "reactions.remove": self._reactions_remove,
             "reactions.get": self._reactions_get,
+            "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -261,6 +262,7 @@ class FakeSlack:
             self._home_views: dict[str, str] = {}
             self._exchanged_triggers: set[str] = set()
             self._expired_triggers: set[str] = set()
+            self._usergroups: dict[str, list[str]] = {}
             self.errors.clear()
 
     # ----- lifecycle -------------------------------------------------------------------------------------------------
@@ -327,6 +329,11 @@ class FakeSlack:
             raise ValueError(f"unknown channel state {state!r}; expected one of {sorted(CHANNEL_STATES)}")
         with self._lock:
             self._channels[channel_id] = state
+
+    def set_usergroup(self, group_id: str, users: Iterable[str]) -> None:
+        """Create or replace a user group (`S…`) with these members, as `usergroups.users.list` reports them."""
+        with self._lock:
+            self._usergroups[group_id] = list(users)
 
     def fail(
         self,
@@ -915,6 +922,12 @@ class FakeSlack:
     def _reactions_get(self, args: JSON) -> JSON:
         channel, message = self._reaction_target(args)
         return {"ok": True, "type": "message", "channel": channel, "message": copy.deepcopy(message)}
+
+    def _usergroups_users_list(self, args: JSON) -> JSON:
+        group = self._required(args, "usergroup")
+        if group not in self._usergroups:
+            raise _ApiError("no_such_subteam")
+        return {"ok": True, "users": list(self._usergroups[group])}
 
     def _views_open(self, args: JSON) -> JSON:
         trigger_id = self._trigger(args)

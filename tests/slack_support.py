@@ -206,9 +206,16 @@ class BotClient:
         view = self.fake.wait_for("views.open", 1)[index].args["view"]
         return json.loads(view) if isinstance(view, str) else view
 
-    def submit(self, answers: Mapping[str, Any], *, view: Mapping[str, Any] | None = None, user: str = USER) -> Reply:
+    def submit(
+        self,
+        answers: Mapping[str, Any],
+        *,
+        view: Mapping[str, Any] | None = None,
+        user: str = USER,
+        view_id: str = "V0FORM",
+    ) -> Reply:
         """Submit `view` (default: the last one opened) filled in with `answers`."""
-        return self.interaction(submission_payload(view or self.opened_view(), answers, user=user))
+        return self.interaction(submission_payload(view or self.opened_view(), answers, user=user, view_id=view_id))
 
     def event(
         self, event: Mapping[str, Any], *, event_id: str | None = None, retry_num: int = 0, reason: str = "http_timeout"
@@ -249,7 +256,9 @@ class BotClient:
         return found
 
 
-def submission_payload(view: Mapping[str, Any], answers: Mapping[str, Any], *, user: str = USER) -> dict[str, Any]:
+def submission_payload(
+    view: Mapping[str, Any], answers: Mapping[str, Any], *, user: str = USER, view_id: str = "V0FORM"
+) -> dict[str, Any]:
     """The `view_submission` payload Slack sends when `user` submits `view` filled in with `answers`."""
     return {
         "type": "view_submission",
@@ -258,7 +267,7 @@ def submission_payload(view: Mapping[str, Any], answers: Mapping[str, Any], *, u
         "api_app_id": "A0FAKE",
         "trigger_id": trigger_id(),
         "view": {
-            "id": "V0FORM",
+            "id": view_id,
             "type": "modal",
             "callback_id": view["callback_id"],
             "private_metadata": view.get("private_metadata", ""),

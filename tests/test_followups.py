@@ -126,7 +126,7 @@ def test_apply_records_a_version_updates_the_verdict_and_says_so(bot: BotClient,
     (update,) = bot.fake.calls("chat.update")
     assert update.args["ts"] == verdict
     assert update.args["channel"] == CHANNEL
-    assert "version 2 (follow-up by <@U0OTHER>)" in texts([update.args])[0]
+    assert "version 2, changed in the thread by <@U0OTHER>" in texts([update.args])[0]
     assert bot.fake.messages[(CHANNEL, verdict)]["edited"]  # the verdict message itself changed
 
     # After `apply` the what-if is gone: the stored answers are the new ones.

@@ -12,6 +12,7 @@ from bot.engine.answers import FACTS, Answers, AnswersError, parse_answers
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import Verdict, evaluate
+from bot.followups.history import decided_under_older_rules, history_rows
 from bot.followups.parser import FollowUp, Intent, accepted_forms
 from bot.store import Conversation, Decision, NewVersion, Trigger, Turn
 from bot.store.threads import TURN_TEXT_CHARS
@@ -89,6 +90,11 @@ def _dispatch(
         return "answers", {"rows": _rows(stored, hypothetical)}, hypothetical, None
     if intent is Intent.RESET:
         return "reset", {"had": hypothetical is not None}, None, None
+    if intent is Intent.HISTORY:
+        rows = history_rows(decision, ruleset)
+        older = decided_under_older_rules(decision, ruleset)
+        context = {"versions": rows, "older_rules": older, "current": ruleset.version}
+        return "history", context, hypothetical, None
     if intent is Intent.APPLY:
         return _apply(ruleset, decision, stored, hypothetical)
     if intent in {Intent.WHAT_IF, Intent.AND_IF}:
@@ -118,10 +124,10 @@ def _what_if(
     context = {
         "builds_on": builds_on,
         "wanted_to_build_on": followup.intent is Intent.AND_IF and hypothetical is None,
-        "changes": _changed(stored, answers),
+        "changes": changed_facts(stored, answers),
         "said": dict(followup.changes),
-        "outcome": _outcome(verdict),
-        "diff": _diff(decision, verdict),
+        "outcome": outcome(verdict),
+        "diff": verdict_diff(decision, verdict),
         "accepted": {fact: accepted_forms(fact) for fact in followup.changes},
         "unrecognised": list(followup.unrecognised),
     }
@@ -140,9 +146,9 @@ def _apply(ruleset: RuleSet, decision: Decision, stored: Answers, hypothetical: 
     verdict = evaluate(ruleset, answers)
     context = {
         "number": len(decision.versions) + 1,
-        "changes": _changed(stored, answers),
-        "outcome": _outcome(verdict),
-        "diff": _diff(decision, verdict),
+        "changes": changed_facts(stored, answers),
+        "outcome": outcome(verdict),
+        "diff": verdict_diff(decision, verdict),
     }
     return "applied", context, None, verdict
 
@@ -156,7 +162,7 @@ def _stored(decision: Decision) -> dict[str, Any]:
     return {"verdict": latest.verdict, "next_step": latest.next_step, "number": latest.number}
 
 
-def _outcome(verdict: Verdict) -> dict[str, Any]:
+def outcome(verdict: Verdict) -> dict[str, Any]:
     info = verdict.ruleset.next_steps.get(verdict.next_step)
     return {
         "verdict": verdict.verdict.value,
@@ -166,7 +172,7 @@ def _outcome(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _diff(decision: Decision, verdict: Verdict) -> dict[str, Any]:
+def verdict_diff(decision: Decision, verdict: Verdict) -> dict[str, Any]:
     """How `verdict` differs from the decision's stored verdict: verdict, next step, rules starting or stopping."""
     latest = decision.latest
     titles = {rule.id: rule.title for rule in verdict.ruleset.rules}
@@ -180,7 +186,7 @@ def _diff(decision: Decision, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _changed(stored: Answers, answers: Answers) -> list[dict[str, Any]]:
+def changed_facts(stored: Answers, answers: Answers) -> list[dict[str, Any]]:
     old, new = stored.known(), answers.known()
     return [
         {"fact": name, "from": old.get(name), "to": new.get(name)}
@@ -205,7 +211,7 @@ def _rows(stored: Answers, hypothetical: dict[str, Any] | None) -> list[dict[str
 def _explained(verdict: Verdict) -> dict[str, Any]:
     report = verdict_report(verdict, trace=False)
     return {
-        "outcome": _outcome(verdict),
+        "outcome": outcome(verdict),
         "reasons": report["reasons"][:MAX_REASONS],
         "more_reasons": max(0, len(report["reasons"]) - MAX_REASONS),
         "changes": report["what_would_change"],

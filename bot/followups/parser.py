@@ -34,6 +34,7 @@ class Intent(StrEnum):
     RULES = "rules"
     HELP = "help"
     APPLY = "apply"
+    HISTORY = "history"
     NOT_UNDERSTOOD = "not-understood"
 
 
@@ -111,6 +112,9 @@ _COMMAND_PHRASES: dict[Intent, tuple[str, ...]] = {
     Intent.APPLY: ("apply", "apply it", "apply this", "apply that", "apply the hypothetical", "apply the what if",
                    "apply the changes", "apply these changes", "apply them", "save", "save it", "save this",
                    "save that", "make it so", "keep it", "keep this", "keep that"),
+    Intent.HISTORY: ("history", "versions", "all versions", "show history", "show the history", "decision history",
+                     "what changed", "what has changed", "log", "changelog", "audit", "audit log", "who changed it",
+                     "who changed this", "list versions", "show versions"),
 }  # fmt: skip
 
 

@@ -46,9 +46,22 @@ def deliver_verdict(*, client: WebClient, renderer: Renderer, store: DecisionSto
 
     delivery = Delivery(status=DeliveryStatus.POSTED, channel=channel, ts=ts, at=datetime.now(UTC))
     _record(store, decided, delivery)
-    _, _, thread_error = _post(client, channel=channel, thread_ts=ts, **renderer.message("explanation", **context))
+    _, explanation_ts, thread_error = _post(
+        client, channel=channel, thread_ts=ts, **renderer.message("explanation", **context)
+    )
     if thread_error is not None:
         log.warning("explanation of %s not posted in its thread: %s", decision.id, thread_error)
+    elif explanation_ts is not None:
+        try:  # a reaction on the explanation asks for a re-review too
+            store.record_explanation(
+                workspace=decision.workspace,
+                channel=decision.channel,
+                decision_id=decision.id,
+                delivery=delivery,
+                ts=explanation_ts,
+            )
+        except Exception:
+            log.exception("decision %s: explanation not recorded", decision.id)
     return delivery
 
 

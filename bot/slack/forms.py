@@ -68,10 +68,12 @@ class FormMetadata(BaseModel):
     team: SlackId
     channel: SlackId
     user: SlackId
+    # Set when the form edits the answers of an existing decision (in `channel`) rather than asking anew.
+    decision: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{26}$")] | None = None
 
     def dump(self) -> str:
         """The compact JSON Slack stores with the view."""
-        return self.model_dump_json()
+        return self.model_dump_json(exclude_none=True)
 
     @classmethod
     def load(cls, raw: object) -> FormMetadata | None:

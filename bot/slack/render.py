@@ -35,13 +35,14 @@ def mrkdwn_link(url: object, label: object | None = None) -> str:
 class Renderer:
     """Renders `templates/slack/*.json.j2` into dicts ready for the Web API, within Slack's limits."""
 
-    def __init__(self, template_dirs: Sequence[Path]) -> None:
+    def __init__(self, template_dirs: Sequence[Path], *, rereview_emoji: str = "repeat") -> None:
         self._env = build_environment(template_dirs)
         self._env.add_extension("jinja2.ext.do")  # message templates build their block lists with `do`
         self._env.filters["mrkdwn"] = escape_mrkdwn
         self._env.filters["link"] = mrkdwn_link
         self._env.globals["ids"] = ids
         self._env.globals["limits"] = limits
+        self._env.globals["rereview_emoji"] = rereview_emoji  # the reaction messages suggest for a re-review
 
     def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
         text = self._env.get_template(f"slack/{name}.json.j2").render(**context)

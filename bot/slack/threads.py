@@ -4,6 +4,7 @@ answering it, and finishing work that a worker claimed but did not finish."""
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -21,7 +22,9 @@ from bot.engine.ruleset import RuleSet
 from bot.followups.conversation import Answer, answer_followup
 from bot.followups.parser import MAX_TEXT, Intent, parse_followup
 from bot.slack.api import error_code
+from bot.slack.delivery import respond
 from bot.slack.render import Renderer
+from bot.slack.reviews import Review, Reviews
 from bot.store import (
     Claim,
     ClaimLost,
@@ -30,7 +33,6 @@ from bot.store import (
     DecisionStore,
     ThreadChanged,
     ThreadStore,
-    Trigger,
     WorkRef,
 )
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -57,6 +59,11 @@ class Question:
     text: str
     mentioned: bool
     parent_is_bot: bool
+
+    @property
+    def thread_channel(self) -> str:
+        """Where the thread is: a question is asked in it."""
+        return self.channel
 
     @property
     def ref(self) -> WorkRef:
@@ -89,6 +96,16 @@ def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
 
+def _job(payload: dict[str, Any]) -> Question | Review | None:
+    """What a claim's payload asks for: a review, a question, or None when it is neither."""
+    if payload.get("work") == "review":
+        return Review.from_payload(payload)
+    try:
+        return Question(**payload)
+    except TypeError:
+        return None
+
+
 class FollowUps:
     """Answers questions in verdict threads, each message once across retries, duplicate events and replicas."""
 
@@ -101,6 +118,7 @@ class FollowUps:
         renderer: Renderer,
         client: WebClient,
         run_soon: Callable[..., object],
+        reviews: Reviews | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
@@ -108,6 +126,7 @@ class FollowUps:
         self.renderer = renderer
         self.client = client
         self.run_soon = run_soon
+        self.reviews = reviews
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
@@ -126,7 +145,7 @@ class FollowUps:
         except RedisError as exc:
             log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, type(exc).__name__)
             if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
-                self.run_soon(self._say, question=question, kind="unavailable")
+                self.run_soon(self._say, job=question, kind="unavailable")
             return
         if claim.held:
             self.run_soon(self.work, claim=claim)
@@ -136,31 +155,31 @@ class FollowUps:
     # After the response: answer, record, send, finish.
 
     def work(self, *, claim: Claim) -> None:
-        """Do claimed work: answer and record it (unless a previous holder did), send the reply, mark it done."""
+        """Do claimed work (a question, a re-review or an edit): answer and record it (unless a previous holder did),
+        send the reply, mark it done."""
         if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
             self._send(claim.outbox)
             self._finish(claim)
             return
-        try:
-            question = Question(**(claim.payload or {}))
-        except TypeError:
+        job = _job(claim.payload or {})
+        if job is None:
             log.error("claim %s in %s has no usable payload; dropped", claim.ref.key, claim.ref.channel)
             self._finish(claim)
             return
         try:
             if claim.attempts > MAX_ATTEMPTS:
-                self._say(question=question, kind="failed", asked=question.text[:80])
+                self._say(job=job, kind="failed", asked=job.text[:80] if isinstance(job, Question) else job.trigger)
                 outbox = None
             else:
-                outbox = self._answer(claim, question)
+                outbox = self._answer(claim, job)
         except ClaimLost:
-            log.warning("follow-up %s in %s was taken over by another worker", question.ts, question.channel)
+            log.warning("%s in %s was taken over by another worker", claim.ref.key, claim.ref.channel)
             return
         except RedisError as exc:
             # Nothing was written: the claim stays, its lease runs out and the sweeper tries again.
-            log.error("follow-up %s in %s: Redis: %s; will retry", question.ts, question.channel, type(exc).__name__)
+            log.error("%s in %s: Redis: %s; will retry", claim.ref.key, claim.ref.channel, type(exc).__name__)
             if claim.attempts == 1:
-                self._say(question=question, kind="retrying")
+                self._say(job=job, kind="retrying")
             return
         if outbox is not None:
             self._send(outbox)
@@ -178,34 +197,18 @@ class FollowUps:
                 error = type(exc).__name__
         log.error("follow-up %s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
-    def _answer(self, claim: Claim, question: Question) -> dict[str, Any] | None:
-        """Answer the question and record the answer with its outbox; the outbox, or None for silence."""
+    def _answer(self, claim: Claim, job: Question | Review) -> dict[str, Any] | None:
+        """Answer the job and record the answer with its outbox; the outbox, or None for silence."""
         for _ in range(_CONFLICT_RETRIES):
-            decision = self.store.decision_for_thread(
-                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-            )
-            if decision is None:
-                return None  # the decision expired meanwhile
-            conversation = self.threads.conversation(
-                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-            )
-            answer = answer_followup(
-                ruleset=self.ruleset,
-                decision=decision,
-                conversation=conversation,
-                followup=parse_followup(question.text),
-                user=question.user,
-                text=question.text,
-                mentioned=question.mentioned,
-                now=datetime.now(UTC),
-            )
-            if answer is None:
+            found = self._compute(job)
+            if found is None:
                 return None
-            outbox = self._outbox(question, decision, answer)
+            decision, answer = found
+            outbox = self._outbox(job, decision, answer)
             try:
                 self.threads.record_answer(
                     claim,
-                    thread_ts=question.thread_ts,
+                    thread_ts=job.thread_ts,
                     conversation=answer.conversation,
                     outbox=outbox,
                     decision_id=decision.id,
@@ -217,20 +220,55 @@ class FollowUps:
             except DecisionNotFound:
                 return None
             return outbox
-        raise ThreadChanged(f"thread {question.thread_ts} kept changing; gave up after {_CONFLICT_RETRIES} tries")
+        raise ThreadChanged(f"thread {job.thread_ts} kept changing; gave up after {_CONFLICT_RETRIES} tries")
 
-    def _outbox(self, question: Question, decision: Decision, answer: Answer) -> dict[str, Any]:
-        """The Web API calls that deliver `answer`: the thread reply, and for `apply` the verdict message's update."""
+    def _compute(self, job: Question | Review) -> tuple[Decision, Answer] | None:
+        """The decision and the answer to `job`, read afresh; None when there is nothing to say."""
+        if isinstance(job, Review):
+            if self.reviews is None:
+                raise RuntimeError("a review was claimed by a process that does no reviews")
+            decision = self.store.decision(workspace=job.workspace, channel=job.channel, decision_id=job.decision)
+            if decision is None:
+                return None  # expired meanwhile
+            if not self.reviews.allowed(job):
+                log.info("re-review of %s by %s: within the cooldown", job.decision, job.user)
+                if job.response_url:
+                    minutes = math.ceil(self.reviews.cooldown.total_seconds() / 60)
+                    respond(job.response_url, self.renderer.message("notice", kind="cooldown", minutes=minutes))
+                return None
+            return decision, self.reviews.answer(job, decision)
+        decision = self.store.decision_for_thread(workspace=job.workspace, channel=job.channel, thread_ts=job.thread_ts)
+        if decision is None:
+            return None  # the decision expired meanwhile
+        conversation = self.threads.conversation(workspace=job.workspace, channel=job.channel, thread_ts=job.thread_ts)
+        answer = answer_followup(
+            ruleset=self.ruleset,
+            decision=decision,
+            conversation=conversation,
+            followup=parse_followup(job.text),
+            user=job.user,
+            text=job.text,
+            mentioned=job.mentioned,
+            now=datetime.now(UTC),
+        )
+        return (decision, answer) if answer is not None else None
+
+    def _outbox(self, job: Question | Review, decision: Decision, answer: Answer) -> dict[str, Any]:
+        """The Web API calls that deliver `answer`: the thread reply, and for a new version the verdict's update."""
         renderer = self.renderer
         reply = {
-            "channel": question.channel,
-            "thread_ts": question.thread_ts,
+            "channel": job.thread_channel,
+            "thread_ts": job.thread_ts,
             **renderer.message("followup", kind=answer.kind, **answer.context),
         }
         update = None
         if answer.verdict is not None and answer.version is not None and decision.delivery.ts is not None:
             decided = Decided(decision, answer.verdict)
-            version = {"number": len(decision.versions) + 1, "trigger": Trigger.FOLLOW_UP.value, "by": question.user}
+            version = {
+                "number": len(decision.versions) + 1,
+                "trigger": answer.version.trigger.value,
+                "by": answer.version.by,
+            }
             message = renderer.message(
                 "verdict",
                 report=decided.report,
@@ -238,7 +276,7 @@ class FollowUps:
                 decision={"id": decision.id, "requester": decision.requester},
                 version=version,
             )
-            update = {"channel": decision.delivery.channel or question.channel, "ts": decision.delivery.ts, **message}
+            update = {"channel": decision.delivery.channel or job.thread_channel, "ts": decision.delivery.ts, **message}
         return {"reply": reply, "update": update}
 
     def _send(self, outbox: dict[str, Any]) -> None:
@@ -253,10 +291,10 @@ class FollowUps:
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.warning("follow-up reply not posted: %s", error_code(exc))
 
-    def _say(self, *, question: Question, kind: str, **context: Any) -> None:
+    def _say(self, *, job: Question | Review, kind: str, **context: Any) -> None:
         """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""
         message = self.renderer.message("followup", kind=kind, **context)
-        self._send({"reply": {"channel": question.channel, "thread_ts": question.thread_ts, **message}})
+        self._send({"reply": {"channel": job.thread_channel, "thread_ts": job.thread_ts, **message}})
 
     # The sweeper: work claimed by a worker that died (or lost Redis) is taken over once its lease runs out.
 

@@ -1,4 +1,4 @@
-"""`/should-finetune [use case]`: open the decision form at once, or answer `help` with usage."""
+"""`/should-finetune [use case]`: open the decision form at once; `history` lists the channel's decisions; `help`."""
 
 from __future__ import annotations
 
@@ -6,23 +6,31 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.engine.answers import FACTS
+from bot.engine.ruleset import RuleSet
+from bot.followups.history import decided_under_older_rules, history_rows
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import COMMAND
+from bot.store import Decision
+from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
-# Words that read as a sub-command rather than a use case. None of them is one yet, so each gets the usage.
+# Sub-commands the bot has, and other words that read as one rather than as a use case (those get the usage).
+SUBCOMMANDS = frozenset({"history"})
 SUBCOMMAND_WORDS = frozenset(
     {"history", "digest", "status", "settings", "config", "version", "list", "rereview", "re-review", "edit"}
 )
+# How many of the channel's decisions `history` lists.
+HISTORY_LIMIT = 10
 
 
 def subcommand(text: str) -> tuple[str | None, bool]:
@@ -33,6 +41,8 @@ def subcommand(text: str) -> tuple[str | None, bool]:
     first = words[0].lower()
     if first in HELP_WORDS:
         return "help", True
+    if len(words) == 1 and first in SUBCOMMANDS:
+        return first, True
     if first.startswith("-") or (len(words) == 1 and first in SUBCOMMAND_WORDS):
         return words[0], False
     return None, True
@@ -46,6 +56,16 @@ def register(app: App, services: Services) -> None:
         text = command.get("text")
         text = text if isinstance(text, str) else ""
         word, known = subcommand(text)
+        if word == "history":
+            ack()
+            services.run_soon(
+                show_history,
+                services=services,
+                workspace=command.get("team_id"),
+                channel=command.get("channel_id"),
+                response_url=command.get("response_url"),
+            )
+            return
         if word is not None:
             ack(**services.renderer.message("help", command=COMMAND, unknown=None if known else word))
             return
@@ -84,3 +104,46 @@ def open_form(
         log.warning("views.open failed for %s in %s: %s", metadata.user, metadata.channel, error)
         if isinstance(response_url, str):
             respond(response_url, services.renderer.message("notice", kind="form-failed", error=error))
+
+
+def show_history(*, services: Services, workspace: object, channel: object, response_url: object) -> None:
+    """The channel's recent decisions, to the person who asked (ephemeral), each with a link to its verdict."""
+    if not isinstance(response_url, str):
+        return
+    if not (isinstance(workspace, str) and SLACK_ID.fullmatch(workspace)) or not (
+        isinstance(channel, str) and SLACK_ID.fullmatch(channel)
+    ):
+        respond(response_url, services.renderer.message("notice", kind="gone"))
+        return
+    ruleset = services.decisions.ruleset
+    try:
+        decisions = services.store.recent_decisions(workspace=workspace, channel=channel, limit=HISTORY_LIMIT)
+    except RedisError as exc:
+        log.error("history of %s: Redis: %s", channel, type(exc).__name__)
+        respond(response_url, services.renderer.message("notice", kind="unavailable"))
+        return
+    rows = [_history_row(services, decision, ruleset) for decision in decisions]
+    respond(response_url, services.renderer.message("history", decisions=rows, current=ruleset.version))
+
+
+def _history_row(services: Services, decision: Decision, ruleset: RuleSet) -> dict[str, Any]:
+    latest = decision.latest
+    row = history_rows(decision, ruleset)[-1]
+    delivery = decision.delivery
+    permalink = None
+    if delivery.channel and delivery.ts:
+        try:
+            found = services.client.chat_getPermalink(channel=delivery.channel, message_ts=delivery.ts)
+            permalink = found.get("permalink")
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.info("no permalink for %s: %s", decision.id, error_code(exc))
+    return {
+        **row,
+        "use_case": latest.answers.get("use_case") or "(no use case given)",
+        "requester": decision.requester,
+        "versions": len(decision.versions),
+        "created": int(decision.created_at.timestamp()),
+        "created_text": decision.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "permalink": permalink if isinstance(permalink, str) and permalink.startswith("https://") else None,
+        "older_rules": decided_under_older_rules(decision, ruleset),
+    }

@@ -8,14 +8,19 @@ from typing import Any
 from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 
+from bot.engine.answers import Answers
 from bot.services import Services
 from bot.slack.delivery import deliver_verdict
 from bot.slack.forms import FormMetadata, parse_form
 from bot.slack.ids import COMMAND, BlockId, CallbackId
+from bot.slack.reviews import review_of
+from bot.store import Trigger
+from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
 
 STALE_FORM = f"This form cannot be read any more. Close it and run {COMMAND} again."
+GONE = "This decision is no longer stored (deleted, or past the retention period), so it cannot be edited."
 NOT_SAVED = "Your answers could not be saved just now, so nothing was posted. Press the button again in a minute."
 
 
@@ -35,6 +40,9 @@ def register(app: App, services: Services) -> None:
         if result.answers is None:
             ack(response_action="errors", errors=result.errors)
             return
+        if metadata.decision is not None:
+            record_edit(ack, services, metadata, result.answers, view_id=view.get("id"))
+            return
         try:
             decided = services.decisions.decide(
                 workspace=metadata.team, channel=metadata.channel, requester=metadata.user, answers=result.answers
@@ -51,3 +59,36 @@ def register(app: App, services: Services) -> None:
             store=services.store,
             decided=decided,
         )
+
+
+def record_edit(ack: Ack, services: Services, metadata: FormMetadata, answers: Answers, *, view_id: object) -> None:
+    """Claim the edit before the form closes, so it is done once even if this process stops right after."""
+    assert metadata.decision is not None
+    if not isinstance(view_id, str) or not SLACK_ID.fullmatch(view_id):
+        ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
+        return
+    try:
+        decision = services.store.decision(
+            workspace=metadata.team, channel=metadata.channel, decision_id=metadata.decision
+        )
+        review = None
+        if decision is not None:
+            review = review_of(
+                decision,
+                user=metadata.user,
+                trigger=Trigger.EDIT,
+                source="form",
+                key=f"edit.{view_id}",
+                answers=answers.known(),
+            )
+        if review is None:
+            ack(response_action="errors", errors={BlockId.USE_CASE.value: GONE})
+            return
+        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+    except RedisError as exc:
+        log.error("edit of %s by %s not saved: %s", metadata.decision, metadata.user, type(exc).__name__)
+        ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
+        return
+    ack()
+    if claim.held:
+        services.run_soon(services.followups.work, claim=claim)

@@ -1,0 +1,178 @@
+"""Re-review on a reaction or the "Request re-review" button, and the "Edit answers" button that opens the form."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.engine.answers import FACTS, Answers
+from bot.services import Services
+from bot.slack.api import error_code
+from bot.slack.delivery import respond
+from bot.slack.forms import FormMetadata, form_initial
+from bot.slack.ids import ActionId
+from bot.slack.reviews import reaction_from, review_of
+from bot.store import Trigger
+from bot.store.base import SLACK_ID, SLACK_TS
+
+log = logging.getLogger(__name__)
+
+INCOMPLETE = "Slack sent this click without the message or the person it came from; please try again."
+
+
+def register(app: App, services: Services) -> None:
+    """Listen for `reaction_added` and the verdict message's two buttons."""
+
+    @app.event("reaction_added")
+    def handle_reaction(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        reaction = reaction_from(
+            event,
+            workspace=context.team_id or body.get("team_id"),
+            bot_user_id=context.bot_user_id,
+            emoji=services.reviews.emoji,
+        )
+        if reaction is None:
+            return
+        try:
+            decision = services.store.decision_for_message(
+                workspace=reaction.workspace, channel=reaction.channel, ts=reaction.ts
+            )
+            if decision is None:
+                return  # a reaction on some other message
+            # Keyed on the reaction event itself: Slack's redeliveries of it are one request.
+            key = f"rereview.{reaction.ts}.{reaction.user}.{reaction.event_ts}"
+            review = review_of(decision, user=reaction.user, trigger=Trigger.RE_REVIEW, source="reaction", key=key)
+            if review is None:
+                return
+            claim = services.threads.claim(
+                review.ref, event_id=str(body.get("event_id") or ""), payload=review.payload()
+            )
+        except RedisError as exc:
+            log.error("re-review on %s in %s not taken: Redis: %s", reaction.ts, reaction.channel, type(exc).__name__)
+            if event.get("item_user") == context.bot_user_id:  # on one of the bot's messages: say it did not happen
+                services.run_soon(tell_unavailable, services=services, channel=reaction.channel, user=reaction.user)
+            return
+        if claim.held:
+            services.run_soon(services.followups.work, claim=claim)
+
+    @app.action(ActionId.REQUEST_REREVIEW.value)
+    def handle_rereview_button(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        clicked = _clicked(body)
+        if clicked is not None:
+            services.run_soon(request_rereview, services=services, **clicked)
+
+    @app.action(ActionId.EDIT_ANSWERS.value)
+    def handle_edit_button(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        clicked = _clicked(body)
+        trigger_id = body.get("trigger_id")
+        if clicked is not None and isinstance(trigger_id, str):
+            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, **clicked)
+
+
+def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
+    """Tell the person who reacted, and only them, that the re-review did not happen."""
+    message = services.renderer.message("notice", kind="unavailable")
+    try:
+        services.client.chat_postEphemeral(channel=channel, user=user, text=message["text"])
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        log.warning("could not tell %s that the re-review failed: %s", user, error_code(exc))
+
+
+def _clicked(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Who clicked which verdict message, from a `block_actions` payload; None when the payload lacks any of it."""
+    user, team, channel, message = (body.get(name) for name in ("user", "team", "channel", "message"))
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    fields = {
+        "workspace": team.get("id") if isinstance(team, dict) else None,
+        "channel": channel.get("id") if isinstance(channel, dict) else None,
+        "user": user.get("id") if isinstance(user, dict) else None,
+        "ts": message.get("ts") if isinstance(message, dict) else None,
+        "action_ts": action.get("action_ts") if isinstance(action, dict) else None,
+    }
+    response_url = body.get("response_url")
+    if not isinstance(response_url, str):
+        return None
+    patterns = {"workspace": SLACK_ID, "channel": SLACK_ID, "user": SLACK_ID, "ts": SLACK_TS, "action_ts": SLACK_TS}
+    for name, pattern in patterns.items():
+        value = fields[name]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            respond(
+                response_url, {"response_type": "ephemeral", "text": "Slack sent this click incomplete; try again."}
+            )
+            return None
+    return {**fields, "response_url": response_url}
+
+
+def request_rereview(
+    *, services: Services, workspace: str, channel: str, user: str, ts: str, action_ts: str, response_url: str
+) -> None:
+    """Claim the re-review a button asked for and do it; the clicker hears only when it cannot happen."""
+    try:
+        decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
+        review = None
+        if decision is not None:
+            key = f"rereview.{ts}.{user}.{action_ts}"
+            review = review_of(
+                decision, user=user, trigger=Trigger.RE_REVIEW, source="button", key=key, response_url=response_url
+            )
+        if review is None:
+            respond(response_url, services.renderer.message("notice", kind="gone"))
+            return
+        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+    except RedisError as exc:
+        log.error("re-review button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
+        respond(response_url, services.renderer.message("notice", kind="unavailable"))
+        return
+    if claim.held:
+        services.followups.work(claim=claim)
+
+
+def open_edit_form(
+    *,
+    services: Services,
+    trigger_id: str,
+    workspace: str,
+    channel: str,
+    user: str,
+    ts: str,
+    action_ts: str,
+    response_url: str,
+) -> None:
+    """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only."""
+    del action_ts  # a form opened twice is harmless: only a submission records anything
+    notice = services.renderer.message
+    try:
+        decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
+    except RedisError as exc:
+        log.error("edit button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
+        respond(response_url, notice("notice", kind="unavailable"))
+        return
+    if decision is None:
+        respond(response_url, notice("notice", kind="gone"))
+        return
+    if not services.reviews.may_edit(user, decision):
+        mentions = services.reviews.mentions()
+        respond(response_url, notice("notice", kind="edit-refused", requester=decision.requester, reviewers=mentions))
+        return
+    latest = decision.latest
+    metadata = FormMetadata(team=decision.workspace, channel=decision.channel, user=user, decision=decision.id)
+    view = services.renderer.view(
+        "form",
+        metadata=metadata.dump(),
+        facts=FACTS,
+        initial=form_initial(Answers.model_validate(latest.answers)),
+        editing={"number": latest.number},
+    )
+    try:
+        services.trigger_client.views_open(trigger_id=trigger_id, view=view)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        error = error_code(exc)
+        log.warning("views.open for an edit failed for %s in %s: %s", user, channel, error)
+        respond(response_url, notice("notice", kind="form-failed", error=error))

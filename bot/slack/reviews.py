@@ -1,0 +1,235 @@
+"""Re-reviews and edits over Slack: which reactions and buttons ask for one, who may edit, and the work each becomes.
+
+A request is claimed on the request path, like a follow-up, and done by `FollowUps.work` after the response: the new
+version, the thread reply and the verdict message's update are recorded in one atomic step, then sent, so a crash,
+a redelivered event or a double click gives one re-review.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.engine.answers import Answers
+from bot.engine.rulediff import load_snapshot, snapshot
+from bot.engine.ruleset import RuleSet
+from bot.followups.conversation import Answer
+from bot.followups.review import review_answer
+from bot.slack.api import error_code
+from bot.slack.render import Renderer
+from bot.store import Decision, DecisionStore, ThreadStore, Trigger, WorkRef
+from bot.store.base import SLACK_ID, SLACK_TS
+
+log = logging.getLogger(__name__)
+
+# Group memberships are looked up when someone edits; kept this long so a busy thread costs one call.
+GROUP_CACHE_SECONDS = 60.0
+# Who re-reviewed from the command line, when no member id is given.
+COMMAND_USER = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One request to look at a decision again, as stored on its claim."""
+
+    workspace: str
+    channel: str  # the decision's channel
+    decision: str
+    thread_channel: str  # where the verdict message is (its thread gets the reply)
+    thread_ts: str
+    user: str  # a member id, or COMMAND_USER
+    trigger: str  # Trigger.RE_REVIEW or Trigger.EDIT
+    source: str  # "reaction", "button", "form" or "command"
+    key: str  # the claim's key: what makes a redelivery or a double click the same request
+    answers: dict[str, Any] | None = None  # for an edit: the answers submitted
+    response_url: str | None = None  # for a button: where to tell the clicker that a cooldown holds
+    work: str = "review"
+
+    @property
+    def ref(self) -> WorkRef:
+        """The claim, in the decision's channel, where its versions and thread state live."""
+        return WorkRef(self.workspace, self.channel, self.key)
+
+    @property
+    def gated(self) -> bool:
+        """Whether the per-person cooldown applies: to reactions and buttons, not to edits or the command."""
+        return self.source in {"reaction", "button"}
+
+    def payload(self) -> dict[str, Any]:
+        """The claim's payload."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Review | None:
+        """The review a claim holds, or None when the payload is not one."""
+        if payload.get("work") != "review":
+            return None
+        try:
+            return cls(**payload)
+        except TypeError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A `reaction_added` that may ask for a re-review: who reacted, on which message."""
+
+    workspace: str
+    channel: str
+    ts: str
+    user: str
+    event_ts: str
+
+
+def reaction_from(
+    event: dict[str, Any], *, workspace: object, bot_user_id: object, emoji: frozenset[str]
+) -> Reaction | None:
+    """The re-review request in a reaction event, or None: another emoji, a reaction on something other than a
+    message, the bot's own reaction, `reaction_removed`, or a malformed event."""
+    if event.get("type") != "reaction_added":
+        return None
+    name = event.get("reaction")
+    if not isinstance(name, str) or name.split("::", 1)[0] not in emoji:  # "+1::skin-tone-2" is "+1"
+        return None
+    item = event.get("item")
+    if not isinstance(item, dict) or item.get("type") != "message":
+        return None
+    user = _matching(event.get("user"), SLACK_ID)
+    channel, ts = _matching(item.get("channel"), SLACK_ID), _matching(item.get("ts"), SLACK_TS)
+    event_ts, team = _matching(event.get("event_ts"), SLACK_TS), _matching(workspace, SLACK_ID)
+    if not (user and channel and ts and event_ts and team) or user == bot_user_id:
+        return None
+    return Reaction(team, channel, ts, user, event_ts)
+
+
+def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
+
+
+def review_of(decision: Decision, *, user: str, trigger: Trigger, source: str, key: str, **extra: Any) -> Review | None:
+    """The review of `decision` requested by `user`; None when its verdict was never posted (no thread to reply in)."""
+    delivery = decision.delivery
+    if delivery.channel is None or delivery.ts is None:
+        return None
+    return Review(
+        workspace=decision.workspace,
+        channel=decision.channel,
+        decision=decision.id,
+        thread_channel=delivery.channel,
+        thread_ts=delivery.ts,
+        user=user,
+        trigger=trigger.value,
+        source=source,
+        key=key,
+        **extra,
+    )
+
+
+class Reviews:
+    """Re-reviews and edits: who may edit, the cooldown, and the answer a claimed review gets."""
+
+    def __init__(
+        self,
+        *,
+        store: DecisionStore,
+        threads: ThreadStore,
+        ruleset: RuleSet,
+        renderer: Renderer,
+        client: WebClient,
+        reviewers: list[str],
+        emoji: list[str],
+        cooldown: timedelta,
+    ) -> None:
+        self.store = store
+        self.threads = threads
+        self.ruleset = ruleset
+        self.renderer = renderer
+        self.client = client
+        self.reviewers = tuple(reviewers)
+        self.emoji = frozenset(emoji)
+        self.cooldown = cooldown
+        self.snapshot = snapshot(ruleset)
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._groups_lock = threading.Lock()
+
+    def remember_rules(self) -> None:
+        """Keep the loaded rule set's snapshot, so later rule sets can be compared with it (at start-up)."""
+        self.store.remember_ruleset(self.ruleset.sha256, json.dumps(self.snapshot, separators=(",", ":")))
+
+    def mentions(self) -> list[str]:
+        """The configured reviewers as mentions: `<@U…>` for people, `<!subteam^S…>` for user groups."""
+        return [f"<!subteam^{r}>" if r.startswith("S") else f"<@{r}>" for r in self.reviewers]
+
+    # Who may edit
+
+    def may_edit(self, user: str, decision: Decision) -> bool:
+        """Whether `user` may edit the decision's answers: its requester, a reviewer, or a reviewer group's member."""
+        if user == decision.requester or user in self.reviewers:
+            return True
+        return any(user in self._members(group) for group in self.reviewers if group.startswith("S"))
+
+    def _members(self, group: str) -> frozenset[str]:
+        now = time.monotonic()
+        with self._groups_lock:
+            cached = self._groups.get(group)
+        if cached is not None and now - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        try:
+            users = self.client.usergroups_users_list(usergroup=group).get("users")
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("members of reviewer group %s not known: %s", group, error_code(exc))
+            return cached[1] if cached is not None else frozenset()
+        members = frozenset(u for u in users if isinstance(u, str)) if isinstance(users, list) else frozenset()
+        with self._groups_lock:
+            self._groups[group] = (now, members)
+        return members
+
+    # Claimed work
+
+    def allowed(self, review: Review) -> bool:
+        """Whether the cooldown lets this review go ahead (it always does for a retry of the same request)."""
+        if not review.gated or self.cooldown <= timedelta(0):
+            return True
+        return self.threads.hold_cooldown(
+            workspace=review.workspace,
+            channel=review.channel,
+            name=f"rereview.{review.decision}.{review.user}",
+            holder=review.key,
+            ttl=self.cooldown,
+        )
+
+    def answer(self, review: Review, decision: Decision) -> Answer:
+        """The re-review or edit of `decision`, evaluated under the rules loaded now."""
+        latest = decision.latest
+        old = None
+        if latest.ruleset_sha256 != self.ruleset.sha256:
+            old = load_snapshot(self.store.ruleset_snapshot(latest.ruleset_sha256))
+        conversation = self.threads.conversation(
+            workspace=review.workspace, channel=review.channel, thread_ts=review.thread_ts
+        )
+        answer = review_answer(
+            ruleset=self.ruleset,
+            snapshot=self.snapshot,
+            old_snapshot=old,
+            decision=decision,
+            conversation=conversation,
+            user=review.user,
+            trigger=Trigger(review.trigger),
+            answers=Answers.model_validate(review.answers) if review.answers is not None else None,
+            now=datetime.now(UTC),
+        )
+        diff = answer.context["diff"]
+        changed = diff["verdict_changed"] or diff["next_step_changed"]
+        # A bulk re-review asks people to look only where the verdict moved; a person's request always does.
+        answer.context["reviewers"] = self.mentions() if review.source != "command" or changed else []
+        answer.context["source"] = review.source
+        return answer
