@@ -65,6 +65,8 @@ COMMANDS = [
                    "what can you do?", "hey bot, help"]),
     (Intent.APPLY, ["apply", "apply it", "apply this", "apply that", "apply the hypothetical", "save it", "make it so",
                     "please apply it", "could you apply that"]),
+    (Intent.HISTORY, ["history", "History?", "show the history", "versions", "what changed?", "who changed it",
+                      "<@U0BOT123> history", "can you show me the history please", "audit log"]),
 ]  # fmt: skip
 
 
