@@ -127,7 +127,7 @@ def test_rereview_and_edit_replies_render_within_limits_without_injection(
         answer = review(
             new, decision_for(ruleset, hostile), old=old, trigger=trigger, answers={**hostile, "n_stable_examples": 5}
         )
-        message = renderer.message("followup", kind=answer.kind, **answer.context, reviewers=mentions, source="x")
+        message = renderer.message("followup", kind=answer.kind, **answer.context, reviewers=mentions)
         check_message(message)
         check_not_injected(message, configured=[*mentions, "<@U0REV>"])
 

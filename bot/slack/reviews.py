@@ -159,11 +159,22 @@ class Reviews:
         self.cooldown = cooldown
         self.snapshot = snapshot(ruleset)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self._groups_lock = threading.Lock()
+        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # guards both caches
 
     def remember_rules(self) -> None:
         """Keep the loaded rule set's snapshot, so later rule sets can be compared with it (at start-up)."""
         self.store.remember_ruleset(self.ruleset.sha256, json.dumps(self.snapshot, separators=(",", ":")))
+
+    def _snapshot_of(self, sha256: str) -> dict[str, Any] | None:
+        """The snapshot of an earlier rule set, from Redis once per process (a hash always names the same rules)."""
+        found = self._snapshots.get(sha256)
+        if found is None:
+            found = load_snapshot(self.store.ruleset_snapshot(sha256))
+            if found is not None:
+                with self._lock:
+                    self._snapshots[sha256] = found
+        return found
 
     def mentions(self) -> list[str]:
         """The configured reviewers as mentions: `<@U…>` for people, `<!subteam^S…>` for user groups."""
@@ -179,7 +190,7 @@ class Reviews:
 
     def _members(self, group: str) -> frozenset[str]:
         now = time.monotonic()
-        with self._groups_lock:
+        with self._lock:
             cached = self._groups.get(group)
         if cached is not None and now - cached[0] < GROUP_CACHE_SECONDS:
             return cached[1]
@@ -189,7 +200,7 @@ class Reviews:
             log.warning("members of reviewer group %s not known: %s", group, error_code(exc))
             return cached[1] if cached is not None else frozenset()
         members = frozenset(u for u in users if isinstance(u, str)) if isinstance(users, list) else frozenset()
-        with self._groups_lock:
+        with self._lock:
             self._groups[group] = (now, members)
         return members
 
@@ -210,9 +221,7 @@ class Reviews:
     def answer(self, review: Review, decision: Decision) -> Answer:
         """The re-review or edit of `decision`, evaluated under the rules loaded now."""
         latest = decision.latest
-        old = None
-        if latest.ruleset_sha256 != self.ruleset.sha256:
-            old = load_snapshot(self.store.ruleset_snapshot(latest.ruleset_sha256))
+        old = None if latest.ruleset_sha256 == self.ruleset.sha256 else self._snapshot_of(latest.ruleset_sha256)
         conversation = self.threads.conversation(
             workspace=review.workspace, channel=review.channel, thread_ts=review.thread_ts
         )
@@ -231,5 +240,4 @@ class Reviews:
         changed = diff["verdict_changed"] or diff["next_step_changed"]
         # A bulk re-review asks people to look only where the verdict moved; a person's request always does.
         answer.context["reviewers"] = self.mentions() if review.source != "command" or changed else []
-        answer.context["source"] = review.source
         return answer

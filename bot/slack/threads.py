@@ -1,5 +1,5 @@
-"""Follow-ups over Slack: which message events are questions in a verdict's thread, claiming each message once,
-answering it, and finishing work that a worker claimed but did not finish."""
+"""Work in verdict threads over Slack: which message events are questions, claiming each once, answering questions,
+re-reviews and edits (claimed in `bot.slack.reviews`), and finishing work that a worker claimed but did not finish."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def _job(payload: dict[str, Any]) -> Question | Review | None:
 
 
 class FollowUps:
-    """Answers questions in verdict threads, each message once across retries, duplicate events and replicas."""
+    """Does the work claimed in verdict threads (questions, re-reviews, edits), each piece once across retries,
+    duplicate events and replicas."""
 
     def __init__(
         self,
@@ -118,7 +119,7 @@ class FollowUps:
         renderer: Renderer,
         client: WebClient,
         run_soon: Callable[..., object],
-        reviews: Reviews | None = None,
+        reviews: Reviews,
     ) -> None:
         self.store = store
         self.threads = threads
@@ -195,7 +196,7 @@ class FollowUps:
                 return
             except RedisError as exc:
                 error = type(exc).__name__
-        log.error("follow-up %s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
+        log.error("%s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
     def _answer(self, claim: Claim, job: Question | Review) -> dict[str, Any] | None:
         """Answer the job and record the answer with its outbox; the outbox, or None for silence."""
@@ -225,8 +226,6 @@ class FollowUps:
     def _compute(self, job: Question | Review) -> tuple[Decision, Answer] | None:
         """The decision and the answer to `job`, read afresh; None when there is nothing to say."""
         if isinstance(job, Review):
-            if self.reviews is None:
-                raise RuntimeError("a review was claimed by a process that does no reviews")
             decision = self.store.decision(workspace=job.workspace, channel=job.channel, decision_id=job.decision)
             if decision is None:
                 return None  # expired meanwhile
