@@ -10,7 +10,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,6 @@ import pytest
 import redis
 
 from bot import cli
-from bot.app import build_app
-from bot.runtime import open_services
 from bot.slack import bulk
 from bot.store import Trigger
 from tests.fakeslack import FakeSlack
@@ -32,10 +30,10 @@ from tests.slack_support import (
     bot_settings,
     message_ts,
     new_event_id,
-    serving_in_thread,
 )
 from tests.test_followups import OwnRedis, texts
 from tests.test_followups import own_redis as own_redis  # noqa: PLC0414 - the fixture, shared
+from tests.test_followups import served_bot as served
 
 OTHER, REVIEWER, MEMBER = "U0OTHER", "U0REVIEW", "U0MEMBER"
 GROUP = "S0REVIEWERS"
@@ -44,11 +42,26 @@ RULES = Path(__file__).resolve().parent.parent / "rules"
 
 @contextmanager
 def served_bot(fake: FakeSlack, redis_url: str, prefix: str, **settings: Any) -> Iterator[BotClient]:
-    settings = {"reviewers": f"{REVIEWER},{GROUP}", **settings}
-    with ExitStack() as stack:
-        services = stack.enter_context(open_services(bot_settings(fake, redis_url, prefix, **settings)))
-        url = stack.enter_context(serving_in_thread(build_app(services), services))
-        yield BotClient(url, services, fake)
+    """The served bot, with a reviewer and a reviewers' user group unless `settings` say otherwise."""
+    with served(fake, redis_url, prefix, **{"reviewers": f"{REVIEWER},{GROUP}", **settings}) as bot:
+        yield bot
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    """A copy of the shipped rules, to change between two runs of the bot."""
+    shutil.copytree(RULES, tmp_path / "rules")
+    return tmp_path / "rules"
+
+
+def lower_few_examples_threshold(rules: Path, to: int) -> None:
+    """few-stable-examples fires under `to` examples instead of 50; the rule set's version moves on."""
+    checklist, meta = rules / "checklist.yaml", rules / "ruleset.yaml"
+    old = "when: {fact: n_stable_examples, op: lt, value: 50}"
+    assert old in checklist.read_text()
+    checklist.write_text(checklist.read_text().replace(old, f"when: {{fact: n_stable_examples, op: lt, value: {to}}}"))
+    assert 'version: "2026.11.0"' in meta.read_text()
+    meta.write_text(meta.read_text().replace('version: "2026.11.0"', 'version: "2026.12.0"'))
 
 
 @pytest.fixture
@@ -231,22 +244,16 @@ def test_the_rereview_button_does_the_same_and_a_double_click_is_one(reviewing: 
 
 
 def test_rules_changed_between_submit_and_reaction_the_reply_names_the_changed_rule(
-    fake_slack: FakeSlack, redis_url: str, key_prefix: str, tmp_path: Path
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str, rules: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         verdict = bot.decide()  # 30 examples: under the 50 of few-stable-examples
-    checklist = rules / "checklist.yaml"
-    text = checklist.read_text()
-    old = "when: {fact: n_stable_examples, op: lt, value: 50}"
-    assert old in text
-    checklist.write_text(text.replace(old, "when: {fact: n_stable_examples, op: lt, value: 20}"))
+    lower_few_examples_threshold(rules, 20)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         assert bot.event(reaction(verdict, user=OTHER)).status == 200
         reply = texts(bot.wait_replies(verdict, 2))[1]
         assert "stops firing: Fewer than 50 stable, high-quality examples `few-stable-examples`" in reply
-        assert "The rules changed since version 1" in reply
+        assert "The rules changed since version 1:* rule set 2026.11.0 → 2026.12.0" in reply
         assert "threshold n_stable_examples &lt; 50 → &lt; 20" in reply
         assert "`few-stable-examples`" in reply
         decision = decision_of(bot, verdict)
@@ -379,16 +386,11 @@ def test_history_in_the_thread_lists_every_version_and_nothing_is_rewritten(
 
 
 def test_the_history_command_lists_the_channels_decisions_with_links_and_older_rules(
-    fake_slack: FakeSlack, redis_url: str, key_prefix: str, tmp_path: Path
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str, rules: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         old = bot.decide({**REQUIRED_ANSWERS, "use_case": "Old <!channel> triage"})
-    meta = rules / "ruleset.yaml"
-    meta.write_text(meta.read_text().replace("version: 2026.11.0", "version: 2026.12.0"))
-    checklist = rules / "checklist.yaml"
-    checklist.write_text(checklist.read_text().replace("op: lt, value: 50}", "op: lt, value: 40}"))
+    lower_few_examples_threshold(rules, 40)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         new = bot.decide({**REQUIRED_ANSWERS, "use_case": "New triage"})
         assert bot.command("history").body == b""
@@ -400,7 +402,7 @@ def test_the_history_command_lists_the_channels_decisions_with_links_and_older_r
         assert f"p{new.replace('.', '')}" in text
         assert f"p{old.replace('.', '')}" in text
         assert text.count("decided under older rules (2026.11.0)") == 1
-        assert "1 of these were decided under older rules" in text
+        assert "1 of these were decided under older rules than the ones loaded now (rule set 2026.12.0)" in text
         assert f"/{CHANNEL}/p" in text
         bot.ask("history", thread_ts=old)
         history = texts(bot.wait_replies(old, 2))[1]
@@ -418,17 +420,14 @@ def test_the_history_of_an_empty_channel_says_so(bot: BotClient) -> None:
 
 
 def test_bulk_rereview_with_a_429_in_the_middle_does_each_decision_once(
-    fake_slack: FakeSlack, redis_url: str, key_prefix: str, tmp_path: Path
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str, rules: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         verdicts = [
             bot.decide({**REQUIRED_ANSWERS, "n_stable_examples": str(n), "tried": tried})
             for n, tried in ((30, ["prompt"]), (45, ["prompt", "few-shot"]), (600, ["prompt"]))
         ]
-    checklist = rules / "checklist.yaml"
-    checklist.write_text(checklist.read_text().replace("op: lt, value: 50}", "op: lt, value: 40}"))
+    lower_few_examples_threshold(rules, 40)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         lines: list[str] = []
 
