@@ -27,7 +27,7 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 # Sub-commands the bot has, and other words that read as one rather than as a use case (those get the usage).
 SUBCOMMANDS = frozenset({"history"})
 SUBCOMMAND_WORDS = frozenset(
-    {"history", "digest", "status", "settings", "config", "version", "list", "rereview", "re-review", "edit"}
+    {"digest", "status", "settings", "config", "version", "list", "rereview", "re-review", "edit"}
 )
 # How many of the channel's decisions `history` lists.
 HISTORY_LIMIT = 10
