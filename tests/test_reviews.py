@@ -19,6 +19,7 @@ import redis
 
 from bot import cli
 from bot.slack import bulk
+from bot.slack.reviews import review_of
 from bot.store import Trigger
 from tests.fakeslack import FakeSlack
 from tests.slack_support import (
@@ -280,6 +281,26 @@ def test_with_redis_down_a_reaction_gets_200_and_the_reactor_is_told(
         own_redis.start()
         assert bot.event(reaction(verdict, user=OTHER)).status == 200  # once it is back, reacting again works
         assert "Re-reviewed by" in texts(bot.wait_replies(verdict, 2))[1]
+
+
+def test_a_rereview_claimed_by_a_worker_that_died_is_finished_once_by_the_sweeper(
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str
+) -> None:
+    with served_bot(fake_slack, redis_url, key_prefix, work_lease_seconds=0.5) as bot:
+        verdict = bot.decide()
+        # A replica claims the reaction, then dies before doing anything: only its claim is left.
+        event = reaction(verdict, user=OTHER)
+        key = f"rereview.{verdict}.{OTHER}.{event['event_ts']}"
+        review = review_of(decision_of(bot, verdict), user=OTHER, trigger=Trigger.RE_REVIEW, source="reaction", key=key)
+        assert review is not None
+        assert bot.services.threads.claim(review.ref, event_id="Ev0DIED", payload=review.payload()).held
+        assert f"Re-reviewed by <@{OTHER}>" in texts(bot.wait_replies(verdict, 2))[1]
+        # Slack's redelivery of the event after the sweeper finished it changes nothing.
+        assert bot.event(event, event_id="Ev0DIED", retry_num=2).status == 200
+        time.sleep(1.5)
+        assert len(bot.replies(verdict)) == 2
+        assert len(decision_of(bot, verdict).versions) == 2
+        assert bot.services.threads.overdue() == []
 
 
 # --- editing --------------------------------------------------------------------------------------------------------
