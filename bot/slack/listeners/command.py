@@ -29,6 +29,7 @@ SUBCOMMANDS = frozenset({"history"})
 SUBCOMMAND_WORDS = frozenset(
     {"digest", "status", "settings", "config", "version", "list", "rereview", "re-review", "edit"}
 )
+INCOMPLETE = "Slack sent this command without its channel, user or trigger; please run it again."
 # How many of the channel's decisions `history` lists.
 HISTORY_LIMIT = 10
 
@@ -57,13 +58,13 @@ def register(app: App, services: Services) -> None:
         text = text if isinstance(text, str) else ""
         word, known = subcommand(text)
         if word == "history":
+            workspace, channel, response_url = (command.get(k) for k in ("team_id", "channel_id", "response_url"))
+            if not (_is_id(workspace) and _is_id(channel) and isinstance(response_url, str)):
+                ack(text=INCOMPLETE)
+                return
             ack()
             services.run_soon(
-                show_history,
-                services=services,
-                workspace=command.get("team_id"),
-                channel=command.get("channel_id"),
-                response_url=command.get("response_url"),
+                show_history, services=services, workspace=workspace, channel=channel, response_url=response_url
             )
             return
         if word is not None:
@@ -77,7 +78,7 @@ def register(app: App, services: Services) -> None:
         except ValidationError:
             metadata = None
         if metadata is None or not isinstance(trigger_id, str):
-            ack(text="Slack sent this command without its channel, user or trigger; please run it again.")
+            ack(text=INCOMPLETE)
             return
         ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds
         services.run_now(
@@ -106,15 +107,12 @@ def open_form(
             respond(response_url, services.renderer.message("notice", kind="form-failed", error=error))
 
 
-def show_history(*, services: Services, workspace: object, channel: object, response_url: object) -> None:
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and SLACK_ID.fullmatch(value) is not None
+
+
+def show_history(*, services: Services, workspace: str, channel: str, response_url: str) -> None:
     """The channel's recent decisions, to the person who asked (ephemeral), each with a link to its verdict."""
-    if not isinstance(response_url, str):
-        return
-    if not (isinstance(workspace, str) and SLACK_ID.fullmatch(workspace)) or not (
-        isinstance(channel, str) and SLACK_ID.fullmatch(channel)
-    ):
-        respond(response_url, services.renderer.message("notice", kind="gone"))
-        return
     ruleset = services.decisions.ruleset
     try:
         decisions = services.store.recent_decisions(workspace=workspace, channel=channel, limit=HISTORY_LIMIT)
@@ -128,7 +126,7 @@ def show_history(*, services: Services, workspace: object, channel: object, resp
 
 def _history_row(services: Services, decision: Decision, ruleset: RuleSet) -> dict[str, Any]:
     latest = decision.latest
-    row = history_rows(decision, ruleset)[-1]
+    row = history_rows(decision, ruleset)[-1]  # the latest version's row
     delivery = decision.delivery
     permalink = None
     if delivery.channel and delivery.ts:

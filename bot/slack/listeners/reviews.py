@@ -65,6 +65,8 @@ def register(app: App, services: Services) -> None:
         clicked = _clicked(body)
         if clicked is not None:
             services.run_soon(request_rereview, services=services, **clicked)
+        else:
+            _incomplete(services, body)
 
     @app.action(ActionId.EDIT_ANSWERS.value)
     def handle_edit_button(ack: Ack, body: dict[str, Any]) -> None:
@@ -73,6 +75,8 @@ def register(app: App, services: Services) -> None:
         trigger_id = body.get("trigger_id")
         if clicked is not None and isinstance(trigger_id, str):
             services.run_now(open_edit_form, services=services, trigger_id=trigger_id, **clicked)
+        else:
+            _incomplete(services, body)
 
 
 def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
@@ -97,17 +101,21 @@ def _clicked(body: dict[str, Any]) -> dict[str, Any] | None:
         "action_ts": action.get("action_ts") if isinstance(action, dict) else None,
     }
     response_url = body.get("response_url")
-    if not isinstance(response_url, str):
-        return None
     patterns = {"workspace": SLACK_ID, "channel": SLACK_ID, "user": SLACK_ID, "ts": SLACK_TS, "action_ts": SLACK_TS}
-    for name, pattern in patterns.items():
-        value = fields[name]
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            respond(
-                response_url, {"response_type": "ephemeral", "text": "Slack sent this click incomplete; try again."}
-            )
-            return None
+    if not isinstance(response_url, str) or not all(
+        isinstance(value := fields[name], str) and pattern.fullmatch(value) for name, pattern in patterns.items()
+    ):
+        return None
     return {**fields, "response_url": response_url}
+
+
+def _incomplete(services: Services, body: dict[str, Any]) -> None:
+    """Tell the clicker, after the response, that the click could not be used (when Slack said where to answer)."""
+    response_url = body.get("response_url")
+    if isinstance(response_url, str):
+        services.run_soon(
+            respond, response_url=response_url, message={"response_type": "ephemeral", "text": INCOMPLETE}
+        )
 
 
 def request_rereview(

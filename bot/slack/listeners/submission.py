@@ -41,7 +41,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=result.errors)
             return
         if metadata.decision is not None:
-            record_edit(ack, services, metadata, result.answers, view_id=view.get("id"))
+            record_edit(ack, services, metadata, metadata.decision, result.answers, view_id=view.get("id"))
             return
         try:
             decided = services.decisions.decide(
@@ -61,16 +61,15 @@ def register(app: App, services: Services) -> None:
         )
 
 
-def record_edit(ack: Ack, services: Services, metadata: FormMetadata, answers: Answers, *, view_id: object) -> None:
-    """Claim the edit before the form closes, so it is done once even if this process stops right after."""
-    assert metadata.decision is not None
+def record_edit(
+    ack: Ack, services: Services, metadata: FormMetadata, decision_id: str, answers: Answers, *, view_id: object
+) -> None:
+    """Claim the edit of `decision_id` before the form closes, so it is done once even if this process stops."""
     if not isinstance(view_id, str) or not SLACK_ID.fullmatch(view_id):
         ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
         return
     try:
-        decision = services.store.decision(
-            workspace=metadata.team, channel=metadata.channel, decision_id=metadata.decision
-        )
+        decision = services.store.decision(workspace=metadata.team, channel=metadata.channel, decision_id=decision_id)
         review = None
         if decision is not None:
             review = review_of(
@@ -86,7 +85,7 @@ def record_edit(ack: Ack, services: Services, metadata: FormMetadata, answers: A
             return
         claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
     except RedisError as exc:
-        log.error("edit of %s by %s not saved: %s", metadata.decision, metadata.user, type(exc).__name__)
+        log.error("edit of %s by %s not saved: %s", decision_id, metadata.user, type(exc).__name__)
         ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
         return
     ack()
