@@ -645,6 +645,7 @@ def test_every_key_of_a_thread_is_in_its_channel_slot(
     assert prefix_keys(redis_client, key_prefix) == {
         *thread_keys,
         f"{channel}:decisions",
+        f"{channel}:activity",
         f"{key_prefix}:channels",
         f"{key_prefix}:work:pending",
     }

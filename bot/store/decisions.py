@@ -9,11 +9,12 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from bot.store.activity import VersionRow, parse_rows, version_row
 from bot.store.base import (
     StoreError,
     UtcDatetime,
@@ -116,6 +117,9 @@ class Decision(_Meta):
         return self.versions[-1]
 
 
+_DECISIONS = TypeAdapter(list[Decision | None])
+
+
 class _ThreadRef(BaseModel):
     """A thread index entry: the decision whose verdict message is the thread's parent."""
 
@@ -146,20 +150,60 @@ def new_decision_id(now: datetime | None = None) -> str:
 
 DEFAULT_RETENTION = timedelta(days=365)
 
-# Appends only to a decision that exists, atomically, and restarts its retention; returns the new length (the
-# version's number) or 0. KEYS: decision, versions. ARGV: version JSON, retention in milliseconds.
+# Appends only to a decision that exists, atomically, restarts its retention and logs the version in the channel's
+# activity log with the verdict and next step it replaces; returns the new length (the version's number) or 0.
+# KEYS: decision, versions, activity log. ARGV: version JSON, retention in milliseconds, the version's log row
+# without its number (a JSON object), the version's time in epoch seconds.
 _APPEND_VERSION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local previous = redis.call('LINDEX', KEYS[2], -1)
 local number = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local before = ''
+if previous then
+  local old = cjson.decode(previous)
+  before = '"pv":' .. cjson.encode(old.verdict) .. ',"ps":' .. cjson.encode(old.next_step) .. ','
+end
+redis.call('ZADD', KEYS[3], ARGV[4], '{"n":' .. number .. ',' .. before .. string.sub(ARGV[3], 2))
 return number
 """
+# Loads decisions as one JSON array, each element shaped like `Decision` (or null where the decision expired), so that
+# pydantic parses the lot in one call. KEYS: decision, versions, decision, versions, ... (one channel: one slot).
+_LOAD = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local fields = redis.call('HMGET', KEYS[i], 'meta', 'delivery')
+  local versions = redis.call('LRANGE', KEYS[i + 1], 0, -1)
+  if fields[1] and fields[2] and #versions > 0 then
+    for n = 1, #versions do versions[n] = '{"number":' .. n .. ',' .. string.sub(versions[n], 2) end
+    out[#out + 1] = string.sub(fields[1], 1, -2) .. ',"delivery":' .. fields[2] .. ',"versions":[' ..
+      table.concat(versions, ',') .. ']}'
+  else
+    out[#out + 1] = 'null'
+  end
+end
+return '[' .. table.concat(out, ',') .. ']'
+"""
+# How many decisions one load script reads: Redis serves nothing else while a script runs, so long ranges are cut up.
+_LOAD_BATCH = 500
 
-# Sets one field of a decision's hash only if the decision exists; returns 1 or 0.
-_SET_IF_EXISTS = """
+# Records a decision's delivery only if the decision exists; returns 1 or 0. A posted verdict's place is also written
+# into the first version's row of the activity log (replacing the row), so the digest links to it without a lookup.
+# KEYS: decision, activity log. ARGV: delivery JSON, the verdict's channel and ts ("" when not posted).
+_RECORD_DELIVERY = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'delivery', ARGV[1])
+if ARGV[2] == '' then return 1 end
+local fields = redis.call('HMGET', KEYS[1], 'row', 'logged')
+local base, current = fields[1], fields[2] or fields[1]
+if not base then return 1 end
+local score = redis.call('ZSCORE', KEYS[2], current)
+if not score then return 1 end
+local posted = string.sub(base, 1, -2) .. ',"c":' .. cjson.encode(ARGV[2]) .. ',"ts":' .. cjson.encode(ARGV[3]) .. '}'
+redis.call('ZREM', KEYS[2], current)
+redis.call('ZADD', KEYS[2], score, posted)
+redis.call('HSET', KEYS[1], 'logged', posted)
 return 1
 """
 
@@ -181,7 +225,8 @@ class DecisionStore:
         self._prefix = check_prefix(prefix)
         self.retention = retention
         self._append_version = client.register_script(_APPEND_VERSION)
-        self._set_if_exists = client.register_script(_SET_IF_EXISTS)
+        self._record_delivery = client.register_script(_RECORD_DELIVERY)
+        self._load_script = client.register_script(_LOAD)
 
     # Keys
 
@@ -214,19 +259,35 @@ class DecisionStore:
         # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
         self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
         index_key = f"{self._channel_key(workspace, channel)}:decisions"
+        activity_key = f"{self._channel_key(workspace, channel)}:activity"
+        first_row = (
+            '{"n":1,'
+            + version_row(
+                decision=decision_id,
+                version=version.model_dump(mode="json"),
+                requester=requester,
+                at=created_at.timestamp(),
+            )[1:]
+        )
 
         def write(pipe: redis.client.Pipeline) -> None:
             # WATCHed, so an id created meanwhile makes EXEC fail and this runs again, then raises.
             if pipe.exists(key):
                 raise DecisionExists(f"decision {decision_id} already exists in {workspace}:{channel}")
             pipe.multi()
-            pipe.hset(key, mapping={"meta": meta.model_dump_json(), "delivery": delivery.model_dump_json()})
+            pipe.hset(
+                key,
+                mapping={"meta": meta.model_dump_json(), "delivery": delivery.model_dump_json(), "row": first_row},
+            )
             pipe.rpush(f"{key}:versions", _version_json(first))
             pipe.pexpire(key, self.retention)
             pipe.pexpire(f"{key}:versions", self.retention)
             pipe.zadd(index_key, {decision_id: created_at.timestamp()})
-            # Index entries of decisions created before the retention period: the decisions expire on their own.
-            pipe.zremrangebyscore(index_key, "-inf", f"({(created_at - self.retention).timestamp()!r}")
+            pipe.zadd(activity_key, {first_row: created_at.timestamp()})
+            # Index entries from before the retention period: the decisions they point at expire on their own.
+            horizon = f"({(created_at - self.retention).timestamp()!r}"
+            pipe.zremrangebyscore(index_key, "-inf", horizon)
+            pipe.zremrangebyscore(activity_key, "-inf", horizon)
 
         self._redis.transaction(write, key)
         return Decision(**meta.model_dump(), delivery=delivery, versions=[first])
@@ -239,7 +300,15 @@ class DecisionStore:
         at = check_aware("now", now) if now is not None else datetime.now(UTC)
         payload = _version_json(_stamp(version, number=1, at=at))
         retention_ms = int(self.retention / timedelta(milliseconds=1))
-        number = int(self._append_version(keys=[key, f"{key}:versions"], args=[payload, retention_ms]))
+        activity = f"{self._channel_key(workspace, channel)}:activity"
+        row = version_row(
+            decision=decision_id, version=version.model_dump(mode="json"), requester=None, at=at.timestamp()
+        )
+        number = int(
+            self._append_version(
+                keys=[key, f"{key}:versions", activity], args=[payload, retention_ms, row, at.timestamp()]
+            )
+        )
         if number == 0:
             raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
         return _stamp(version, number=number, at=at)
@@ -253,7 +322,9 @@ class DecisionStore:
                 raise ValueError("a POSTED delivery needs the channel and ts of the verdict message")
             thread_key = f"{self._channel_key(workspace, delivery.channel)}:threads"
             check_ts(delivery.ts)
-        if not self._set_if_exists(keys=[key], args=["delivery", delivery.model_dump_json()]):
+        posted = [delivery.channel or "", delivery.ts or ""] if thread_key is not None else ["", ""]
+        activity = f"{self._channel_key(workspace, channel)}:activity"
+        if not self._record_delivery(keys=[key, activity], args=[delivery.model_dump_json(), *posted]):
             raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
         if thread_key is not None and delivery.ts is not None:
             # A DM's thread index is in the DM's slot, apart from the decision: written second, and idempotent, so a
@@ -337,17 +408,53 @@ class DecisionStore:
         ids = self._redis.zrangebyscore(f"{self._channel_key(workspace, channel)}:decisions", low, f"({high!r}")
         return [d for d in self._load(workspace, channel, [str(i) for i in ids]) if d is not None]
 
-    def _load(self, workspace: str, channel: str, ids: list[str]) -> list[Decision | None]:
-        """Decisions by id in one round trip; None for each that expired."""
-        if not ids:
-            return []
+    def activity_between(self, *, workspace: str, channel: str, start: datetime, end: datetime) -> list[VersionRow]:
+        """The channel's activity log in [start, end), oldest first: the versions written then."""
+        low = check_aware("start", start).timestamp()
+        high = f"({check_aware('end', end).timestamp()!r}"
+        key = f"{self._channel_key(workspace, channel)}:activity"
+        return parse_rows(cast(list[str], self._redis.zrangebyscore(key, low, high)))
+
+    def decisions(self, *, workspace: str, channel: str, decision_ids: list[str]) -> list[Decision]:
+        """These decisions, those still kept, in the order given."""
+        return [d for d in self._load(workspace, channel, decision_ids) if d is not None]
+
+    def deliveries(self, *, workspace: str, channel: str, decision_ids: list[str]) -> dict[str, Delivery]:
+        """The deliveries of these decisions (those still kept), in one round trip."""
         with self._redis.pipeline(transaction=False) as pipe:
-            for decision_id in ids:
-                key = self._decision_key(workspace, channel, decision_id)
-                pipe.hgetall(key)
-                pipe.lrange(f"{key}:versions", 0, -1)
+            for decision_id in decision_ids:
+                pipe.hget(self._decision_key(workspace, channel, decision_id), "delivery")
             replies = pipe.execute()
-        return [_decision_from(replies[i], replies[i + 1]) for i in range(0, len(replies), 2)]
+        return {
+            decision_id: Delivery.model_validate_json(raw)
+            for decision_id, raw in zip(decision_ids, replies, strict=True)
+            if raw is not None
+        }
+
+    def count_created(self, *, workspace: str, channel: str, start: datetime, end: datetime) -> int:
+        """How many decisions still kept were created in [start, end) in one channel."""
+        low = check_aware("start", start).timestamp()
+        high = f"({check_aware('end', end).timestamp()!r}"
+        return int(self._redis.zcount(f"{self._channel_key(workspace, channel)}:decisions", low, high))
+
+    def add_channel(self, *, workspace: str, channel: str) -> None:
+        """List a channel among those with decisions (the digest's round), before it has any."""
+        check_id("workspace", workspace)
+        check_id("channel", channel)
+        self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
+
+    def _load(self, workspace: str, channel: str, ids: list[str]) -> list[Decision | None]:
+        """Decisions by id, a few hundred per round trip, parsed by pydantic in one call each; None for each that
+        expired."""
+        found: list[Decision | None] = []
+        channel_prefix = f"{self._channel_key(workspace, channel)}:decision:"
+        for first in range(0, len(ids), _LOAD_BATCH):
+            keys = []
+            for decision_id in ids[first : first + _LOAD_BATCH]:
+                key = f"{channel_prefix}{check_id('decision', decision_id)}"
+                keys += [key, f"{key}:versions"]
+            found += _DECISIONS.validate_json(self._load_script(keys=keys))
+        return found
 
     def channels_with_decisions(self) -> list[tuple[str, str]]:
         """Every (workspace, channel) that has at least one decision, sorted."""
