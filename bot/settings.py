@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.digest.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
 from bot.resources import default_rules_dir, default_templates_dir
 
 ENV_PREFIX = "SHOULD_FINETUNE_"
@@ -79,6 +80,18 @@ class Settings(BaseSettings):
     rereview_emoji: Annotated[list[str], NoDecode] = ["repeat"]
     reviewers: Annotated[list[str], NoDecode] = []
     rereview_cooldown_seconds: float = Field(600.0, ge=0.0, le=86_400.0)
+
+    # The weekly digest: when it is due (weekday, HH:MM, IANA time zone), whether a week without decisions still
+    # gets one, whether the bot process sends them (off when a cron job runs `should-finetune digest` instead),
+    # the pause between two messages in one channel, and how long a runner owns a channel's digest before another
+    # may take over from it.
+    digest_weekday: str = "monday"
+    digest_time: str = "09:00"
+    digest_timezone: str = "UTC"
+    digest_quiet_weeks: bool = False
+    digest_scheduler: bool = True
+    digest_post_interval_seconds: float = Field(1.1, ge=0.0, le=60.0)
+    digest_lock_seconds: float = Field(120.0, ge=1.0, le=3600.0)
 
     @field_validator("rules_dir", "templates_dir")
     @classmethod
@@ -149,6 +162,21 @@ class Settings(BaseSettings):
                 )
         return list(dict.fromkeys(ids))
 
+    @field_validator("digest_weekday")
+    @classmethod
+    def _digest_weekday(cls, value: str) -> str:
+        return WEEKDAYS[parse_weekday(value)]
+
+    @field_validator("digest_time")
+    @classmethod
+    def _digest_time(cls, value: str) -> str:
+        return f"{parse_time(value):%H:%M}"
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _digest_timezone(cls, value: str) -> str:
+        return parse_zone(value).key
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -156,6 +184,15 @@ class Settings(BaseSettings):
         if value.upper() not in levels:
             raise ValueError(f"expected one of {', '.join(levels)}")
         return value.upper()
+
+    @property
+    def digest_schedule(self) -> Schedule:
+        """When the weekly digest is due."""
+        return Schedule(
+            weekday=parse_weekday(self.digest_weekday),
+            at=parse_time(self.digest_time),
+            zone=parse_zone(self.digest_timezone),
+        )
 
     @property
     def template_dirs(self) -> list[Path]:
