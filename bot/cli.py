@@ -1,7 +1,7 @@
 """The `should-finetune` command line.
 
-Exit codes: 0 success; 1 work left undone (a bulk re-review that failed for some decisions); 2 bad input (an
-answers file, a batch line, a usage error); 3 an invalid rule set.
+Exit codes: 0 success; 1 work left undone (a bulk re-review that failed for some decisions, a digest not sent);
+2 bad input (an answers file, a batch line, a usage error); 3 an invalid rule set.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
 
@@ -154,6 +155,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     rereview.set_defaults(handler=_rereview)
 
+    digest = commands.add_parser(
+        "digest",
+        help="send the weekly digests that are due (for cron or a Kubernetes CronJob)",
+        description=(
+            "Send every channel the digest of the latest period that is due (SHOULD_FINETUNE_DIGEST_WEEKDAY, _TIME "
+            "and _TIMEZONE; default Monday 09:00 UTC), unless it was sent already, by this command or by a running "
+            "bot: each channel gets one digest per period however many run at once. Exits 1 when a channel's "
+            "digest could not be sent (it is tried again on the next run)."
+        ),
+    )
+    digest.add_argument(
+        "--at",
+        metavar="TIME",
+        help="act as if it were TIME (ISO 8601 with a time zone, e.g. 2026-11-23T10:00Z): sends a missed week's digest",
+    )
+    digest.set_defaults(handler=_digest)
+
     manifest = commands.add_parser(
         "manifest",
         help="print the Slack app manifest",
@@ -221,6 +239,29 @@ def _rereview(args: argparse.Namespace, settings: Settings) -> int:
         f"failed {len(result.failed)}"
     )
     return EXIT_INCOMPLETE if result.failed else EXIT_OK
+
+
+def _digest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import serving  # noqa: PLC0415
+    from bot.digest.runner import Result  # noqa: PLC0415
+    from bot.runtime import open_services  # noqa: PLC0415
+
+    now = None
+    if args.at is not None:
+        try:
+            now = datetime.fromisoformat(args.at.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InputError(f"--at {args.at}: expected an ISO 8601 time such as 2026-11-23T10:00Z") from None
+        if now.tzinfo is None:
+            raise InputError(f"--at {args.at}: give a time zone, such as Z or +01:00")
+    serving.configure_logging(settings)
+    with open_services(settings) as services:
+        report = services.digest.run_due(now)
+    for (workspace, channel), sent in sorted(report.channels.items()):
+        print(f"{workspace}:{channel}: {sent.result.value}" + (f" ({sent.error})" if sent.error else ""))
+    counts = ", ".join(f"{report.count(result)} {result.value}" for result in Result if report.count(result))
+    print(f"digest {report.period.key}: {counts or 'nothing due'}")
+    return EXIT_INCOMPLETE if report.count(Result.FAILED) or report.count(Result.RETRY) else EXIT_OK
 
 
 def _manifest(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from redis.exceptions import RedisError
 
 from bot.decisions import DecisionService
+from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
 from bot.engine.ruleset import load_ruleset
 from bot.services import Services
@@ -21,6 +22,7 @@ from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
 from bot.store import DecisionStore, ThreadStore, connect_redis
+from bot.store.digests import DigestStore
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,17 @@ def open_services(settings: Settings) -> Iterator[Services]:
                 reviews=reviews,
             ),
             reviews=reviews,
+            digest=DigestRunner(
+                store=store,
+                digests=DigestStore(redis, prefix=settings.redis_prefix),
+                ruleset=ruleset,
+                renderer=renderer,
+                client=client,
+                schedule=settings.digest_schedule,
+                quiet_weeks=settings.digest_quiet_weeks,
+                interval=settings.digest_post_interval_seconds,
+                lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
+            ),
             renderer=renderer,
             client=client,
             trigger_client=build_client(settings, for_triggers=True),
@@ -101,4 +114,5 @@ def open_services(settings: Settings) -> Iterator[Services]:
         # Registered last, so it stops first: no work is taken over while the worker threads drain.
         services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))
         stack.callback(services.followups.stop)
+        stack.callback(services.digest.stop.set)  # a digest being posted stops between two messages
         yield services

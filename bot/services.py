@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.decisions import DecisionService
+from bot.digest.runner import DigestRunner
 from bot.settings import Settings
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """The bot's dependencies: settings, decisions and threads in Redis, follow-ups and reviews, renderer and Web API
-    clients."""
+    """The bot's dependencies: settings, decisions and threads in Redis, follow-ups, reviews and digests, renderer
+    and Web API clients."""
 
     settings: Settings
     decisions: DecisionService
@@ -35,6 +36,7 @@ class Services:
     threads: ThreadStore
     followups: FollowUps
     reviews: Reviews
+    digest: DigestRunner
     renderer: Renderer
     client: WebClient
     trigger_client: WebClient

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 from slack_bolt import App
@@ -13,6 +15,7 @@ from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
+from bot.digest.scheduler import DigestScheduler
 from bot.runtime import open_services
 from bot.server import SlackWSGI, create_server
 from bot.services import Services
@@ -44,11 +47,26 @@ def _build(services: Services, *, socket_mode: bool) -> App:
         raise SettingsError(f"setting SLACK_BOT_TOKEN: Slack did not accept it ({exc.__class__.__name__})") from None
 
 
+@contextmanager
+def _digests(services: Services) -> Iterator[None]:
+    """The digest scheduler, while the bot runs (unless SHOULD_FINETUNE_DIGEST_SCHEDULER is off)."""
+    if not services.settings.digest_scheduler:
+        yield
+        return
+    scheduler = DigestScheduler(services.digest)
+    scheduler.start()
+    log.info("weekly digests due %s", services.settings.digest_schedule.describe())
+    try:
+        yield
+    finally:
+        scheduler.stop()
+
+
 def serve(settings: Settings, *, port: int | None = None, host: str | None = None) -> None:
     """Serve `/slack/events`, `/healthz` and `/readyz` over HTTP until SIGINT or SIGTERM."""
     settings.require("slack_bot_token", "slack_signing_secret")
     _stop_on_sigterm()
-    with open_services(settings) as services:
+    with open_services(settings) as services, _digests(services):
         app = _build(services, socket_mode=False)
         server = create_server(
             SlackWSGI(app, services),
@@ -68,7 +86,7 @@ def socket(settings: Settings) -> None:
     """Connect to Slack over Socket Mode (no public URL needed) until SIGINT or SIGTERM."""
     settings.require("slack_bot_token", "slack_app_token")
     _stop_on_sigterm()
-    with open_services(settings) as services:
+    with open_services(settings) as services, _digests(services):
         app = _build(services, socket_mode=True)
         assert settings.slack_app_token is not None
         # The handler's client is the app's, so apps.connections.open also goes through SLACK_API_URL.

@@ -68,6 +68,10 @@ class _Fault:
     delay: float
 
 
+# A queued "fault" that lets one call through: fail(after=N) queues N of these first.
+_PASS = _Fault(0, 0, None, 0.0)
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -252,6 +256,7 @@ class FakeSlack:
     def _clear_state(self) -> None:
         with self._lock:
             self._calls: list[Call] = []
+            self._arrivals: list[tuple[str, float]] = []  # (method, time) as requests arrive, before any delay
             self._faults: dict[str, deque[_Fault]] = {}
             self._delays: dict[str | None, float] = {}
             self._messages: dict[tuple[str, str], JSON] = {}
@@ -344,17 +349,28 @@ class FakeSlack:
         retry_after: int = 1,
         error: str | None = None,
         delay: float = 0.0,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` calls of `method` fail (429 with Retry-After, 5xx, or 200 with `error`)."""
-        if times < 1:
-            raise ValueError("times must be at least 1")
+        """Make the next `times` calls of `method` fail (429 with Retry-After, 5xx, or 200 with `error`), once
+        `after` more calls have been answered normally."""
+        if times < 1 or after < 0:
+            raise ValueError("times must be at least 1 and after at least 0")
         if status == HTTPStatus.OK and not error:
             raise ValueError("a status-200 fault needs error=...")
         if status != HTTPStatus.OK and not 400 <= status <= 599:
             raise ValueError(f"status must be 200 (with error) or 4xx/5xx, not {status}")
         with self._lock:
             queue = self._faults.setdefault(method, deque())
+            queue.extend(_PASS for _ in range(after))
             queue.extend(_Fault(status, retry_after, error, delay) for _ in range(times))
+
+    def reset_faults(self, method: str | None = None) -> None:
+        """Forget the faults still queued for `method` (for every method when None)."""
+        with self._lock:
+            if method is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(method, None)
 
     def set_delay(self, method: str | None, seconds: float) -> None:
         """Delay every answer of `method` (None: of every method without its own delay); 0 removes the delay."""
@@ -419,6 +435,18 @@ class FakeSlack:
                 )
             time.sleep(_POLL_SECONDS)
 
+    def wait_for_arrival(self, method: str, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until `method` has been requested `count` times, answered or not (a delayed call counts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                arrived = sum(1 for name, _ in self._arrivals if name == method)
+            if arrived >= count:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} request(s) to {method} within {timeout}s, got {arrived}")
+            time.sleep(_POLL_SECONDS)
+
     @property
     def messages(self) -> dict[tuple[str, str], JSON]:
         """A snapshot of the stored messages, keyed by (channel, ts)."""
@@ -464,8 +492,11 @@ class FakeSlack:
         args, parse_error = self._parse_args(split.query, headers, body)
         token = self._token(headers, args) if kind == "api" else None
         with self._lock:
+            self._arrivals.append((method, at))
             queue = self._faults.get(method)
             fault = queue.popleft() if queue else None
+            if fault is _PASS:
+                fault = None
             delay = self._delays.get(method, self._delays.get(None, 0.0))
         delay += fault.delay if fault else 0.0
         if delay > 0 and self._stopping.wait(delay):

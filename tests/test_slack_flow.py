@@ -164,7 +164,7 @@ def test_help_answers_with_ephemeral_usage_and_opens_nothing(bot: BotClient, tex
     assert bot.fake.calls("views.open") == []
 
 
-@pytest.mark.parametrize("text", ["--verbose", "-x something", "digest", "rereview"])
+@pytest.mark.parametrize("text", ["--verbose", "-x something", "settings", "rereview"])
 def test_unknown_subcommands_name_themselves_in_the_usage(bot: BotClient, text: str) -> None:
     body = bot.command(text).json()
     assert body["response_type"] == "ephemeral"

@@ -6,6 +6,7 @@ splits an escape (`&amp;`) or a piece of markup (`<https://...|label>`) and mark
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -157,6 +158,11 @@ def fit_message(message: dict[str, Any]) -> dict[str, Any]:
     if "blocks" in message:
         message["blocks"] = blocks
     return message
+
+
+def fits_message(message: dict[str, Any]) -> bool:
+    """Whether `message` is within Slack's limits as it is: `fit_message` would leave it unchanged."""
+    return fit_message(copy.deepcopy(message)) == message
 
 
 def fit_view(view: dict[str, Any]) -> dict[str, Any]:

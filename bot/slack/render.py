@@ -16,6 +16,7 @@ from bot.slack import ids, limits
 from bot.templating import build_environment
 
 _LINKABLE = re.compile(r"https?://[^\s<>|]+")
+_MEMBER = re.compile(r"[UW][A-Z0-9]{1,39}")
 
 
 def escape_mrkdwn(value: object) -> str:
@@ -32,6 +33,16 @@ def mrkdwn_link(url: object, label: object | None = None) -> str:
     return f"<{text}|{shown}>"
 
 
+def mention(user: object) -> str:
+    """A member id as a mention; the bulk command by name; anything else as escaped text."""
+    text = str(user)
+    if _MEMBER.fullmatch(text):
+        return f"<@{text}>"
+    if text == "cli":
+        return "the `should-finetune rereview` command"
+    return escape_mrkdwn(text)
+
+
 class Renderer:
     """Renders `templates/slack/*.json.j2` into dicts ready for the Web API, within Slack's limits."""
 
@@ -40,6 +51,7 @@ class Renderer:
         self._env.add_extension("jinja2.ext.do")  # message templates build their block lists with `do`
         self._env.filters["mrkdwn"] = escape_mrkdwn
         self._env.filters["link"] = mrkdwn_link
+        self._env.filters["mention"] = mention
         self._env.globals["ids"] = ids
         self._env.globals["limits"] = limits
         self._env.globals["rereview_emoji"] = rereview_emoji  # the reaction messages suggest for a re-review
@@ -55,9 +67,20 @@ class Renderer:
         """A message (`text` and `blocks`) from template `name`, fitted to Slack's message limits."""
         return limits.fit_message(self._render(name, context))
 
+    def message_if_fits(self, name: str, **context: Any) -> dict[str, Any] | None:
+        """The message from template `name` if it is within Slack's limits as it is, else None (nothing cut)."""
+        message = self._render(name, context)
+        return message if limits.fits_message(message) else None
+
     def view(self, name: str, **context: Any) -> dict[str, Any]:
         """A modal view from template `name`, fitted to Slack's view limits."""
         return limits.fit_view(self._render(name, context))
+
+    def exports(self, name: str) -> dict[str, Any]:
+        """The top-level variables a template sets (`slack/_digest_rows.j2` -> its patterns), for code that formats
+        many rows faster than a template loop would."""
+        module = self._env.get_template(f"slack/{name}.j2").module
+        return {key: value for key, value in vars(module).items() if not key.startswith("_")}
 
     def check(self) -> None:
         """Compile every Slack template now, so that a broken one stops start-up instead of a request."""

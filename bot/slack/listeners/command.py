@@ -1,4 +1,5 @@
-"""`/should-finetune [use case]`: open the decision form at once; `history` lists the channel's decisions; `help`."""
+"""`/should-finetune [use case]`: open the decision form at once; `history` lists the channel's decisions; `digest`
+controls its weekly digest; `help`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from bot.followups.history import decided_under_older_rules, history_rows
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
+from bot.slack.digest import ACTIONS as DIGEST_ACTIONS
+from bot.slack.digest import digest_command
 from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import COMMAND
 from bot.store import Decision
@@ -25,10 +28,8 @@ log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 # Sub-commands the bot has, and other words that read as one rather than as a use case (those get the usage).
-SUBCOMMANDS = frozenset({"history"})
-SUBCOMMAND_WORDS = frozenset(
-    {"digest", "status", "settings", "config", "version", "list", "rereview", "re-review", "edit"}
-)
+SUBCOMMANDS = frozenset({"history", "digest"})
+SUBCOMMAND_WORDS = frozenset({"status", "settings", "config", "version", "list", "rereview", "re-review", "edit"})
 INCOMPLETE = "Slack sent this command without its channel, user or trigger; please run it again."
 # How many of the channel's decisions `history` lists.
 HISTORY_LIMIT = 10
@@ -44,6 +45,8 @@ def subcommand(text: str) -> tuple[str | None, bool]:
         return "help", True
     if len(words) == 1 and first in SUBCOMMANDS:
         return first, True
+    if first == "digest" and len(words) == 2 and words[1].lower() in DIGEST_ACTIONS:
+        return "digest", True  # "digest now"; "digest summaries of news" is a use case
     if first.startswith("-") or (len(words) == 1 and first in SUBCOMMAND_WORDS):
         return words[0], False
     return None, True
@@ -65,6 +68,25 @@ def register(app: App, services: Services) -> None:
             ack()
             services.run_soon(
                 show_history, services=services, workspace=workspace, channel=channel, response_url=response_url
+            )
+            return
+        if word == "digest" and known:
+            ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
+            response_url = command.get("response_url")
+            if not (all(_is_id(value) for value in ids) and isinstance(response_url, str)):
+                ack(text=INCOMPLETE)
+                return
+            words = text.split()
+            action = words[1].lower() if len(words) > 1 else "status"
+            ack()
+            services.run_soon(
+                digest_command,
+                services=services,
+                workspace=ids[0],
+                channel=ids[1],
+                user=ids[2],
+                action=action,
+                response_url=response_url,
             )
             return
         if word is not None:

@@ -1,0 +1,253 @@
+"""What a channel's digest says about one period: pure functions from stored decisions and the loaded rules.
+
+`build_digest` reads the period from the channel's activity log (one range query; see `bot.store.activity`) and
+returns a `Digest`: the decisions made, counted by verdict and next step; every later version written in the
+period (re-reviews, edits, changes in the thread) and whether it flipped the verdict; and the decisions whose latest
+verdict was reached under other rules and that the rules loaded now would decide differently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from bot.digest.schedule import Period
+from bot.engine.answers import Answers
+from bot.engine.ruleset import RuleSet
+from bot.engine.verdict import evaluate
+from bot.store import Decision, DecisionStore
+from bot.store.activity import RULESET_CHARS, VersionRow
+
+__all__ = ["BAR_WIDTH", "TREND_WEEKS", "Change", "Digest", "Drift", "Entry", "bar", "build_digest", "sparkline"]
+
+log = logging.getLogger(__name__)
+
+# How many earlier periods the trend line shows, and how wide the per-verdict bars are.
+TREND_WEEKS = 4
+BAR_WIDTH = 12
+_SPARKS = "▁▂▃▄▅▆▇█"
+VERDICT_ORDER = ("fine-tune", "dont-fine-tune")
+
+Links = Callable[[str, str], str | None]  # (the verdict's channel, its ts) -> a permalink
+
+
+class Entry(NamedTuple):
+    """A decision made in the period, as it stood at the period's end."""
+
+    id: str
+    use_case: str
+    requester: str
+    verdict: str
+    next_step: str
+    next_step_title: str
+    created: int  # epoch seconds
+    versions: int
+    link: str | None
+
+
+class Change(NamedTuple):
+    """A version after the first, written in the period: a re-review, an edit or a change in the thread."""
+
+    id: str
+    use_case: str
+    number: int
+    by: str
+    trigger: str
+    at: int
+    verdict_before: str
+    step_before: str
+    verdict: str
+    next_step_title: str
+    link: str | None
+
+    @property
+    def flipped(self) -> bool:
+        """Whether the verdict itself changed (not only the next step)."""
+        return self.verdict != self.verdict_before
+
+    @property
+    def moved(self) -> bool:
+        """Whether the next step changed."""
+        return self.next_step_title != self.step_before
+
+
+class Drift(NamedTuple):
+    """A decision decided under other rules that the rules loaded now would decide differently."""
+
+    id: str
+    use_case: str
+    verdict: str
+    next_step_title: str
+    ruleset_version: str
+    now_verdict: str
+    now_next_step_title: str
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One channel's digest for one period."""
+
+    workspace: str
+    channel: str
+    period: Period
+    decisions: list[Entry]
+    changes: list[Change]
+    drift: list[Drift]
+    trend: list[int]  # decisions made in each earlier period, oldest first, then in this one
+    ruleset_version: str
+    verdicts: dict[str, int] = field(default_factory=dict)
+    steps: list[tuple[str, int]] = field(default_factory=list)  # next-step titles by count, most common first
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing was decided or looked at again in the period."""
+        return not self.decisions and not self.changes
+
+    @property
+    def flips(self) -> int:
+        """How many of the period's changes flipped a verdict."""
+        return sum(change.flipped for change in self.changes)
+
+
+def build_digest(
+    store: DecisionStore,
+    ruleset: RuleSet,
+    *,
+    workspace: str,
+    channel: str,
+    period: Period,
+    links: Links = lambda channel, ts: None,
+) -> Digest:
+    """The digest of `channel` for `period`, with links to verdict messages from `links(channel, ts)`."""
+    rows = store.activity_between(workspace=workspace, channel=channel, start=period.start, end=period.end)
+    titles = {step.value: info.title for step, info in ruleset.next_steps.items()}
+    versions: dict[str, list[VersionRow]] = {}
+    posted: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        versions.setdefault(row.decision, []).append(row)
+        if row.posted_channel and row.posted_ts:
+            posted[row.decision] = (row.posted_channel, row.posted_ts)
+    # Decisions made before the period and looked at again in it: their verdicts' places in one round trip.
+    earlier = [decision for decision in versions if decision not in posted]
+    for decision, delivery in store.deliveries(workspace=workspace, channel=channel, decision_ids=earlier).items():
+        if delivery.channel and delivery.ts:
+            posted[decision] = (delivery.channel, delivery.ts)
+    link = {decision: links(*where) for decision, where in posted.items()}
+    current = ruleset.sha256[:RULESET_CHARS]  # the log keeps a prefix
+
+    entries: list[Entry] = []
+    changes: list[Change] = []
+    stale: list[str] = []
+    for decision, written in versions.items():
+        first, last = written[0], written[-1]
+        if first.number == 1:
+            entries.append(
+                Entry(
+                    id=decision,
+                    use_case=_use_case(first),
+                    requester=first.requester or "",
+                    verdict=last.verdict,
+                    next_step=last.next_step,
+                    next_step_title=titles.get(last.next_step, last.next_step),
+                    created=int(first.at),
+                    versions=last.number,
+                    link=link.get(decision),
+                )
+            )
+        changes += [_change(row, titles, link.get(decision)) for row in written if row.number > 1]
+        if last.ruleset_sha256 != current:
+            stale.append(decision)
+    changes.sort(key=lambda change: (change.at, change.id, change.number))
+    drift = [
+        found
+        for decision in store.decisions(workspace=workspace, channel=channel, decision_ids=stale)
+        if (found := _drift(decision, ruleset, titles, link.get(decision.id))) is not None
+    ]
+    verdicts = Counter(entry.verdict for entry in entries)
+    steps = Counter(entry.next_step_title for entry in entries)
+    trend = [
+        store.count_created(workspace=workspace, channel=channel, start=earlier.start, end=earlier.end)
+        for earlier in period.weeks_before(TREND_WEEKS)
+    ]
+    return Digest(
+        workspace=workspace,
+        channel=channel,
+        period=period,
+        decisions=entries,
+        changes=changes,
+        drift=drift,
+        trend=[*trend, len(entries)],
+        ruleset_version=ruleset.version,
+        verdicts={verdict: verdicts[verdict] for verdict in [*VERDICT_ORDER, *sorted(verdicts)] if verdict in verdicts},
+        steps=sorted(steps.items(), key=lambda item: (-item[1], item[0])),
+    )
+
+
+def _use_case(row: VersionRow) -> str:
+    return row.use_case.strip() or "(no use case given)"
+
+
+def _change(row: VersionRow, titles: dict[str, str], link: str | None) -> Change:
+    before = row.verdict_before or row.verdict
+    step_before = row.step_before or row.next_step
+    return Change(
+        id=row.decision,
+        use_case=_use_case(row),
+        number=row.number,
+        by=row.by,
+        trigger=row.trigger,
+        at=int(row.at),
+        verdict_before=before,
+        step_before=titles.get(step_before, step_before),
+        verdict=row.verdict,
+        next_step_title=titles.get(row.next_step, row.next_step),
+        link=link,
+    )
+
+
+def _drift(decision: Decision, ruleset: RuleSet, titles: dict[str, str], link: str | None) -> Drift | None:
+    latest = decision.latest
+    if latest.ruleset_sha256 == ruleset.sha256:  # re-reviewed under these rules since
+        return None
+    try:
+        verdict = evaluate(ruleset, Answers.model_validate(latest.answers))
+    except ValidationError:
+        # Answers stored under an older form that today's engine no longer reads: nothing to compare.
+        log.info("digest: the answers of decision %s no longer validate; not compared", decision.id)
+        return None
+    now_verdict, now_step = verdict.verdict.value, verdict.next_step.value
+    if (now_verdict, now_step) == (latest.verdict, latest.next_step):
+        return None
+    use_case = str(decision.versions[0].answers.get("use_case") or "").strip() or "(no use case given)"
+    return Drift(
+        id=decision.id,
+        use_case=use_case,
+        verdict=latest.verdict,
+        next_step_title=titles.get(latest.next_step, latest.next_step),
+        ruleset_version=latest.ruleset_version,
+        now_verdict=now_verdict,
+        now_next_step_title=titles.get(now_step, now_step),
+        link=link,
+    )
+
+
+def bar(count: int, most: int, width: int = BAR_WIDTH) -> str:
+    """A bar of `width` cells, filled in proportion to count / most (at least one cell for any count above 0)."""
+    if most <= 0 or count <= 0:
+        return "░" * width
+    filled = max(1, round(width * count / most))
+    return "█" * filled + "░" * (width - filled)
+
+
+def sparkline(values: list[int]) -> str:
+    """One block character per value, scaled to the largest."""
+    most = max(values, default=0)
+    if most == 0:
+        return _SPARKS[0] * len(values)
+    return "".join(_SPARKS[round((len(_SPARKS) - 1) * value / most)] for value in values)

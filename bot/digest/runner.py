@@ -1,0 +1,270 @@
+"""Sending digests: each due channel once per period, paced for Slack, one failing channel never stopping the rest.
+
+`DigestRunner.run_due` is what the scheduler thread and `should-finetune digest` both call. For every channel with
+the digest on and no marker for the latest due period it claims the channel's digest (see `bot.store.digests`),
+builds it, posts the summary and then its thread one message at a time (at most one message a second in a channel;
+429s wait for `Retry-After` in the Web API client), recording progress after each post so that a runner taking over
+from one that died posts only what is missing. Slack refusing for good (the bot removed, the channel archived) marks
+the channel's digest failed for the period and is logged; a failure that may pass (5xx, timeouts, Redis) leaves the
+digest to the next run, up to `MAX_ATTEMPTS` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from redis.exceptions import RedisError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.digest.build import Digest, build_digest
+from bot.digest.messages import compose
+from bot.digest.schedule import Period, Schedule
+from bot.engine.ruleset import RuleSet
+from bot.slack.api import error_code
+from bot.slack.render import Renderer
+from bot.store import DecisionStore
+from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
+
+__all__ = ["MAX_ATTEMPTS", "PERMANENT_ERRORS", "DigestRunner", "Permalinks", "Result", "RunReport", "Sent"]
+
+log = logging.getLogger(__name__)
+
+# Slack's answers that another try will not change: the digest is marked failed for the period.
+PERMANENT_ERRORS = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "account_inactive",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "no_permission",
+        "thread_not_found",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "msg_blocks_too_long",
+    }
+)
+# Tries of a channel's digest for one period before it is marked failed.
+MAX_ATTEMPTS = 5
+# How long an on-demand digest (`/should-finetune digest now`) keeps another from being posted in the channel.
+NOW_COOLDOWN = timedelta(minutes=1)
+
+
+class Result(StrEnum):
+    """What happened to one channel's digest in one run."""
+
+    SENT = "sent"
+    QUIET = "quiet"  # nothing to report; nothing posted
+    ALREADY = "already"  # another runner sent it (or marked it) for this period
+    BUSY = "busy"  # another runner is sending it now
+    FAILED = "failed"  # Slack refused for good; marked, not retried this period
+    RETRY = "retry"  # a failure that may pass; the next run tries again
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One channel's result, with the summary message's ts and Slack's error code where there is one."""
+
+    result: Result
+    ts: str | None = None
+    error: str | None = None
+    messages: int = 0
+
+
+@dataclass
+class RunReport:
+    """What one run did, channel by channel."""
+
+    period: Period
+    channels: dict[tuple[str, str], Sent] = field(default_factory=dict)
+
+    def count(self, result: Result) -> int:
+        """How many channels ended with `result`."""
+        return sum(sent.result is result for sent in self.channels.values())
+
+
+class Permalinks:
+    """Links to verdict messages: `chat.getPermalink` once per channel, then the same form for its other messages.
+
+    A permalink is the workspace's address, the channel and the ts without its dot; when the first one Slack gives
+    has that form, the others are built from it, which keeps a ten-thousand-decision week to one call. When it does
+    not, each message gets its own call; when the call fails, the channel's rows go without links.
+    """
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._bases: dict[str, str | None] = {}
+
+    def __call__(self, channel: str, ts: str) -> str | None:
+        """The permalink of the message at `ts` in `channel`, or None."""
+        digits = ts.replace(".", "")
+        known = self._bases.get(channel, "")
+        if known:
+            return f"{known}/p{digits}"
+        if known is None:  # Slack refused this channel's links once: no more calls for it in this digest
+            return None
+        try:
+            link = self._client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.info("digest: no permalinks in %s: %s", channel, error_code(exc))
+            self._bases[channel] = None
+            return None
+        if not isinstance(link, str) or not link.startswith("https://"):
+            return None
+        suffix = f"/archives/{channel}/p{digits}"
+        if link.endswith(suffix):
+            self._bases[channel] = link[: -len(f"/p{digits}")]
+        return link
+
+
+class DigestRunner:
+    """Builds and posts digests; shared by the scheduler thread, the CLI and the slash command."""
+
+    def __init__(
+        self,
+        *,
+        store: DecisionStore,
+        digests: DigestStore,
+        ruleset: RuleSet,
+        renderer: Renderer,
+        client: WebClient,
+        schedule: Schedule,
+        quiet_weeks: bool = False,
+        interval: float = 1.1,
+        lock_ttl: timedelta = timedelta(minutes=2),
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.digests = digests
+        self.ruleset = ruleset
+        self.renderer = renderer
+        self.client = client
+        self.schedule = schedule
+        self.quiet_weeks = quiet_weeks
+        self.interval = interval
+        self.lock_ttl = lock_ttl
+        self.stop = stop or threading.Event()
+        self._sleep = sleep
+        self._last_post: dict[str, float] = {}
+
+    def build(self, *, workspace: str, channel: str, period: Period) -> Digest:
+        """The channel's digest for `period`, with links to the verdicts."""
+        return build_digest(
+            self.store, self.ruleset, workspace=workspace, channel=channel, period=period, links=Permalinks(self.client)
+        )
+
+    def run_due(self, now: datetime | None = None) -> RunReport:
+        """Send the latest due period's digest to every channel that has not had it; an earlier miss is caught up."""
+        period = self.schedule.latest_due(now if now is not None else datetime.now(UTC))
+        report = RunReport(period=period)
+        channels = self.digests.pending(self.store.channels_with_decisions(), period.key)
+        for workspace, channel in channels:
+            if self.stop.is_set():
+                break
+            sent = self.send(workspace=workspace, channel=channel, period=period)
+            report.channels[(workspace, channel)] = sent
+            if sent.result in {Result.SENT, Result.FAILED, Result.RETRY}:
+                log.log(
+                    logging.WARNING if sent.result is not Result.SENT else logging.INFO,
+                    "digest %s for %s:%s: %s%s (%d messages)",
+                    period.key,
+                    workspace,
+                    channel,
+                    sent.result.value,
+                    f" ({sent.error})" if sent.error else "",
+                    sent.messages,
+                )
+        return report
+
+    def send(self, *, workspace: str, channel: str, period: Period, on_demand: bool = False) -> Sent:
+        """Send one channel's digest for `period` unless it was sent or is being sent; `on_demand` is a digest asked
+        for in the channel (no schedule line, and a quiet week posts nothing)."""
+        ttl = NOW_COOLDOWN if on_demand else None
+        try:
+            claim = self.digests.claim(workspace=workspace, channel=channel, period=period.key, ttl=self.lock_ttl)
+        except RedisError as exc:
+            log.error("digest for %s:%s: Redis: %s", workspace, channel, type(exc).__name__)
+            return Sent(Result.RETRY, error="redis")
+        if claim is None:
+            return Sent(Result.BUSY)
+        if isinstance(claim, Done):
+            return Sent(Result.ALREADY, ts=claim.ts, error=claim.error)
+        try:
+            return self._send(claim, period, on_demand=on_demand, marker_ttl=ttl)
+        except RedisError as exc:  # the claim runs out and the next run takes over from the recorded progress
+            log.error("digest for %s:%s: Redis: %s", workspace, channel, type(exc).__name__)
+            return Sent(Result.RETRY, error="redis")
+
+    def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool, marker_ttl: timedelta | None) -> Sent:
+        ts = claim.summary_ts
+        try:
+            digest = self.build(workspace=claim.workspace, channel=claim.channel, period=period)
+            if digest.quiet and on_demand:
+                self.digests.release(claim, count=False)
+                return Sent(Result.QUIET)
+            if digest.quiet and not self.quiet_weeks:
+                self.digests.finish(claim, Outcome.QUIET)
+                return Sent(Result.QUIET)
+            messages = compose(self.renderer, digest, schedule=None if on_demand else self.schedule.describe())
+            for index, message in enumerate(messages):
+                if index < claim.posted:
+                    continue  # posted by a runner that stopped half-way
+                if self.stop.is_set():
+                    self.digests.release(claim)
+                    return Sent(Result.RETRY, ts=ts, error="stopped", messages=index)
+                self._pace(claim.channel)
+                if not self.digests.keep(claim, ttl=self.lock_ttl):
+                    log.warning("digest for %s:%s: the claim was taken over; stopping", claim.workspace, claim.channel)
+                    return Sent(Result.BUSY, ts=ts, messages=index)
+                arguments: dict[str, Any] = {"channel": claim.channel, **message}
+                if index > 0 and ts:
+                    arguments["thread_ts"] = ts
+                response = self.client.chat_postMessage(**arguments)
+                if index == 0:
+                    ts = str(response.get("ts"))
+                self.digests.keep(claim, ttl=self.lock_ttl, summary_ts=ts, posted=index + 1)
+            self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=marker_ttl)
+            return Sent(Result.SENT, ts=ts, messages=len(messages))
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            code = error_code(exc)
+            if code in PERMANENT_ERRORS or claim.attempts + 1 >= MAX_ATTEMPTS:
+                self.digests.finish(claim, Outcome.FAILED, ts=ts, error=code, ttl=marker_ttl)
+                return Sent(Result.FAILED, ts=ts, error=code)
+            self.digests.release(claim)
+            return Sent(Result.RETRY, ts=ts, error=code)
+        except Exception:
+            # A bug (a template that breaks on some row, say) must not stop the other channels, nor be retried
+            # without end: it counts as an attempt like any failure that may pass.
+            log.exception("digest for %s:%s failed", claim.workspace, claim.channel)
+            if claim.attempts + 1 >= MAX_ATTEMPTS:
+                self.digests.finish(claim, Outcome.FAILED, ts=ts, error="internal_error", ttl=marker_ttl)
+                return Sent(Result.FAILED, ts=ts, error="internal_error")
+            self.digests.release(claim)
+            return Sent(Result.RETRY, ts=ts, error="internal_error")
+
+    def _pace(self, channel: str) -> None:
+        """Wait until `interval` has passed since the last post in `channel` (Slack allows about one a second)."""
+        wait = self._last_post.get(channel, float("-inf")) + self.interval - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
+        self._last_post[channel] = time.monotonic()
