@@ -127,42 +127,44 @@ def build_digest(
     """The digest of `channel` for `period`, with links to verdict messages from `links(channel, ts)`."""
     rows = store.activity_between(workspace=workspace, channel=channel, start=period.start, end=period.end)
     titles = {step.value: info.title for step, info in ruleset.next_steps.items()}
-    versions: dict[str, list[VersionRow]] = {}
+    # One pass over the rows: a week can hold tens of thousands. Rows are in time order, so a decision's first row
+    # in the period comes first and its last row last.
+    first: dict[str, VersionRow] = {}
+    last: dict[str, VersionRow] = {}
+    later: list[VersionRow] = []
     posted: dict[str, tuple[str, str]] = {}
     for row in rows:
-        versions.setdefault(row.decision, []).append(row)
+        first.setdefault(row.decision, row)
+        last[row.decision] = row
+        if row.number > 1:
+            later.append(row)
         if row.posted_channel and row.posted_ts:
             posted[row.decision] = (row.posted_channel, row.posted_ts)
     # Decisions made before the period and looked at again in it: their verdicts' places in one round trip.
-    earlier = [decision for decision in versions if decision not in posted]
-    for decision, delivery in store.deliveries(workspace=workspace, channel=channel, decision_ids=earlier).items():
+    unlogged = [decision for decision in first if decision not in posted]
+    for decision, delivery in store.deliveries(workspace=workspace, channel=channel, decision_ids=unlogged).items():
         if delivery.channel and delivery.ts:
             posted[decision] = (delivery.channel, delivery.ts)
     link = {decision: links(*where) for decision, where in posted.items()}
     current = ruleset.sha256[:RULESET_CHARS]  # the log keeps a prefix
 
-    entries: list[Entry] = []
-    changes: list[Change] = []
-    stale: list[str] = []
-    for decision, written in versions.items():
-        first, last = written[0], written[-1]
-        if first.number == 1:
-            entries.append(
-                Entry(
-                    id=decision,
-                    use_case=_use_case(first),
-                    requester=first.requester or "",
-                    verdict=last.verdict,
-                    next_step=last.next_step,
-                    next_step_title=titles.get(last.next_step, last.next_step),
-                    created=int(first.at),
-                    versions=last.number,
-                    link=link.get(decision),
-                )
-            )
-        changes += [_change(row, titles, link.get(decision)) for row in written if row.number > 1]
-        if last.ruleset_sha256 != current:
-            stale.append(decision)
+    entries = [
+        Entry(
+            row.decision,
+            _use_case(row),
+            row.requester or "",
+            end.verdict,
+            end.next_step,
+            titles.get(end.next_step, end.next_step),
+            int(row.at),
+            end.number,
+            link.get(row.decision),
+        )  # positional, in Entry's field order: quicker, ten thousand times over
+        for row in first.values()
+        if row.number == 1 and (end := last[row.decision])
+    ]
+    changes = [_change(row, titles, link.get(row.decision)) for row in later]
+    stale = [decision for decision, row in last.items() if row.ruleset_sha256 != current]
     changes.sort(key=lambda change: (change.at, change.id, change.number))
     drift = [
         found
@@ -171,10 +173,8 @@ def build_digest(
     ]
     verdicts = Counter(entry.verdict for entry in entries)
     steps = Counter(entry.next_step_title for entry in entries)
-    trend = [
-        store.count_created(workspace=workspace, channel=channel, start=earlier.start, end=earlier.end)
-        for earlier in period.weeks_before(TREND_WEEKS)
-    ]
+    weeks = [(before.start, before.end) for before in period.weeks_before(TREND_WEEKS)]
+    trend = store.count_created(workspace=workspace, channel=channel, periods=weeks)
     return Digest(
         workspace=workspace,
         channel=channel,

@@ -10,14 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.digest.build import Change, Digest, Drift, Entry, bar, sparkline
+from bot.slack import limits
 from bot.slack.render import Renderer, escape_mrkdwn, mention, mrkdwn_link
 
 __all__ = ["DETAIL_ROWS", "INLINE_ROWS", "TITLE_CHARS", "RowLines", "compose", "preview"]
 
 # At most this many rows (decisions, changes, drifts) are listed in the summary message itself.
 INLINE_ROWS = 24
-# Rows tried per thread message; fewer when they would not fit.
+# Rows tried per thread message (fewer when they would not fit), in sections of this many lines.
 DETAIL_ROWS = 40
+SECTION_LINES = 8
 # How much of a use case a line shows, and of a next step's title or a rule set's version.
 TITLE_CHARS = 70
 NAME_CHARS = 40
@@ -33,11 +35,18 @@ class RowLines:
     def __init__(self, renderer: Renderer) -> None:
         exported = renderer.exports("_digest_rows")
         self._patterns: dict[str, str] = exported["patterns"]
-        self._verdicts: dict[str, str] = exported["verdict_words"]
+        self._verdicts = {key: escape_mrkdwn(words) for key, words in exported["verdict_words"].items()}
         self._done: dict[str, str] = exported["done_words"]
+        self._names: dict[tuple[str, int], str] = {}  # next-step titles and rule-set versions: a few, many times
 
     def _verdict(self, verdict: str) -> str:
-        return escape_mrkdwn(self._verdicts.get(verdict, verdict))
+        return self._verdicts.get(verdict) or escape_mrkdwn(verdict)
+
+    def _name(self, text: str, limit: int) -> str:
+        found = self._names.get((text, limit))
+        if found is None:
+            found = self._names[(text, limit)] = escape_mrkdwn(_cut(text, limit))
+        return found
 
     @staticmethod
     def _title(use_case: str, link: str | None) -> str:
@@ -52,7 +61,7 @@ class RowLines:
                 title=self._title(row.use_case, row.link),
                 requester=mention(row.requester),
                 verdict=self._verdict(row.verdict),
-                next_step=escape_mrkdwn(_cut(row.next_step_title, 60)),
+                next_step=self._name(row.next_step_title, 60),
                 versions=versions.format(number=row.versions) if row.versions > 1 else "",
             )
             for row in rows
@@ -68,8 +77,8 @@ class RowLines:
                 )
             elif row.moved:
                 what = self._patterns["moved"].format(
-                    before=escape_mrkdwn(_cut(row.step_before, NAME_CHARS)),
-                    after=escape_mrkdwn(_cut(row.next_step_title, NAME_CHARS)),
+                    before=self._name(row.step_before, NAME_CHARS),
+                    after=self._name(row.next_step_title, NAME_CHARS),
                 )
             else:
                 what = self._patterns["unchanged"].format(after=self._verdict(row.verdict))
@@ -90,10 +99,10 @@ class RowLines:
             self._patterns["drift"].format(
                 title=self._title(row.use_case, row.link),
                 verdict=self._verdict(row.verdict),
-                next_step=escape_mrkdwn(_cut(row.next_step_title, NAME_CHARS)),
-                ruleset=escape_mrkdwn(_cut(row.ruleset_version, 30)),
+                next_step=self._name(row.next_step_title, NAME_CHARS),
+                ruleset=self._name(row.ruleset_version, 30),
                 now_verdict=self._verdict(row.now_verdict),
-                now_next_step=escape_mrkdwn(_cut(row.now_next_step_title, NAME_CHARS)),
+                now_next_step=self._name(row.now_next_step_title, NAME_CHARS),
             )
             for row in rows
         ]
@@ -127,12 +136,12 @@ def compose(renderer: Renderer, digest: Digest, *, schedule: str | None) -> list
     """The messages to post, in order: the summary (to the channel), then the thread's messages, if any."""
     context = _context(renderer, digest, schedule)
     if _rows(digest) <= INLINE_ROWS:
-        whole = renderer.message_if_fits("digest", part="summary", inline=True, **context)
+        whole = renderer.message_if_fits("digest", inline=True, **context)
         if whole is not None:
             return [whole]
-    messages = [renderer.message("digest", part="summary", inline=False, **context)]
+    messages = [renderer.message("digest", inline=False, **context)]
     for kind, lines in context["lines"].items():
-        messages += _details(renderer, context, kind, lines)
+        messages += _details(renderer, kind, lines)
     return messages
 
 
@@ -140,32 +149,44 @@ def preview(renderer: Renderer, digest: Digest, *, schedule: str | None) -> dict
     """The summary alone, as an ephemeral reply: everything when it fits, else counts and a word on the thread."""
     context = _context(renderer, digest, schedule, preview=True)
     if _rows(digest) <= INLINE_ROWS:
-        whole = renderer.message_if_fits("digest", part="summary", inline=True, **context)
+        whole = renderer.message_if_fits("digest", inline=True, **context)
         if whole is not None:
             return whole
-    return renderer.message("digest", part="summary", inline=False, **context)
+    return renderer.message("digest", inline=False, **context)
 
 
-def _details(renderer: Renderer, context: dict[str, Any], kind: str, lines: list[str]) -> list[dict[str, Any]]:
+def _details(renderer: Renderer, kind: str, lines: list[str]) -> list[dict[str, Any]]:
+    """Thread messages listing `lines`, as many to a message as fit. Put together here rather than in a template:
+    a ten-thousand-decision week has hundreds of them."""
+    exported = renderer.exports("_digest_rows")
+    heading: str = exported["headings"][kind]
+    hint = exported["drift_hint"].format(emoji=renderer.rereview_emoji) if kind == "drift" else None
     messages: list[dict[str, Any]] = []
     start = 0
     while start < len(lines):
         size = min(DETAIL_ROWS, len(lines) - start)
         while True:
-            message = renderer.message_if_fits(
-                "digest",
-                part="detail",
-                kind=kind,
-                rows=lines[start : start + size],
-                first=start + 1,
-                total=len(lines),
-                **context,
-            )
-            if message is not None:
+            shown = lines[start : start + size]
+            head = heading
+            if size < len(lines):
+                head += exported["range_pattern"].format(first=start + 1, last=start + size, total=len(lines))
+            message = _detail(head, shown, hint)
+            if limits.fits_message(message):
                 break
-            if size == 1:  # every line is bounded in length, so one always fits; never loop on a template bug
+            if size == 1:  # every line is bounded in length, so one always fits; never loop on a pattern bug
                 raise ValueError(f"a single {kind} line of the digest does not fit in a Slack message")
             size = max(1, size // 2)
         messages.append(message)
         start += size
     return messages
+
+
+def _detail(heading: str, lines: list[str], hint: str | None) -> dict[str, Any]:
+    sections = [lines[i : i + SECTION_LINES] for i in range(0, len(lines), SECTION_LINES)]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": (f"{heading}\n" if i == 0 else "") + "\n".join(group)}}
+        for i, group in enumerate(sections)
+    ]
+    if hint is not None:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
+    return {"text": heading, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}

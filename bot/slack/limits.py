@@ -160,9 +160,36 @@ def fit_message(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+def _text_fits(obj: Any, limit: int) -> bool:
+    return not (isinstance(obj, dict) and isinstance(obj.get("text"), str) and len(obj["text"]) > limit)
+
+
+def _block_fits(block: dict[str, Any]) -> bool:
+    kind = block.get("type")
+    if kind == "section" and "accessory" not in block:
+        fields = block.get("fields", [])
+        return (
+            _text_fits(block.get("text"), SECTION_TEXT)
+            and len(fields) <= SECTION_FIELDS
+            and all(_text_fits(field, SECTION_FIELD) for field in fields)
+        )
+    if kind == "context":
+        elements = block["elements"]
+        return len(elements) <= CONTEXT_ELEMENTS and all(_text_fits(e, CONTEXT_TEXT) for e in elements)
+    if kind == "header":
+        return _text_fits(block.get("text"), HEADER_TEXT)
+    return fit_block(copy.deepcopy(block)) == block  # the rarer kinds: whatever fit_block would change
+
+
 def fits_message(message: dict[str, Any]) -> bool:
     """Whether `message` is within Slack's limits as it is: `fit_message` would leave it unchanged."""
-    return fit_message(copy.deepcopy(message)) == message
+    blocks = message.get("blocks", [])
+    return (
+        (not isinstance(message.get("text"), str) or len(message["text"]) <= MESSAGE_TEXT)
+        and len(blocks) <= MESSAGE_BLOCKS
+        and sum(_characters(block) for block in blocks) <= MESSAGE_BLOCK_CHARACTERS
+        and all(_block_fits(block) for block in blocks)
+    )
 
 
 def fit_view(view: dict[str, Any]) -> dict[str, Any]:

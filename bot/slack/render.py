@@ -6,6 +6,7 @@ markup goes through `mrkdwn` first, so `<!channel>` typed into the form is shown
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -21,7 +22,10 @@ _MEMBER = re.compile(r"[UW][A-Z0-9]{1,39}")
 
 def escape_mrkdwn(value: object) -> str:
     """`value` as text that Slack shows literally: only `&`, `<` and `>` are control characters in mrkdwn."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = str(value)
+    if "&" not in text and "<" not in text and ">" not in text:  # most text: three scans instead of three copies
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mrkdwn_link(url: object, label: object | None = None) -> str:
@@ -33,6 +37,7 @@ def mrkdwn_link(url: object, label: object | None = None) -> str:
     return f"<{text}|{shown}>"
 
 
+@functools.lru_cache(maxsize=1024)  # a digest mentions the same few people thousands of times
 def mention(user: object) -> str:
     """A member id as a mention; the bulk command by name; anything else as escaped text."""
     text = str(user)
@@ -55,6 +60,7 @@ class Renderer:
         self._env.globals["ids"] = ids
         self._env.globals["limits"] = limits
         self._env.globals["rereview_emoji"] = rereview_emoji  # the reaction messages suggest for a re-review
+        self.rereview_emoji = rereview_emoji
 
     def _render(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
         text = self._env.get_template(f"slack/{name}.json.j2").render(**context)
@@ -79,6 +85,10 @@ class Renderer:
     def exports(self, name: str) -> dict[str, Any]:
         """The top-level variables a template sets (`slack/_digest_rows.j2` -> its patterns), for code that formats
         many rows faster than a template loop would."""
+        return self._exports(name)
+
+    @functools.cache  # noqa: B019 - one renderer per process, a handful of names
+    def _exports(self, name: str) -> dict[str, Any]:
         module = self._env.get_template(f"slack/{name}.j2").module
         return {key: value for key, value in vars(module).items() if not key.startswith("_")}
 

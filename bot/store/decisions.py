@@ -431,11 +431,13 @@ class DecisionStore:
             if raw is not None
         }
 
-    def count_created(self, *, workspace: str, channel: str, start: datetime, end: datetime) -> int:
-        """How many decisions still kept were created in [start, end) in one channel."""
-        low = check_aware("start", start).timestamp()
-        high = f"({check_aware('end', end).timestamp()!r}"
-        return int(self._redis.zcount(f"{self._channel_key(workspace, channel)}:decisions", low, high))
+    def count_created(self, *, workspace: str, channel: str, periods: list[tuple[datetime, datetime]]) -> list[int]:
+        """How many decisions still kept were created in each [start, end) of `periods`, in one round trip."""
+        key = f"{self._channel_key(workspace, channel)}:decisions"
+        with self._redis.pipeline(transaction=False) as pipe:
+            for start, end in periods:
+                pipe.zcount(key, check_aware("start", start).timestamp(), f"({check_aware('end', end).timestamp()!r}")
+            return [int(count) for count in pipe.execute()]
 
     def add_channel(self, *, workspace: str, channel: str) -> None:
         """List a channel among those with decisions (the digest's round), before it has any."""
