@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_slack.py
 	$(BIN)/python benchmarks/bench_followups.py
+	$(BIN)/python benchmarks/bench_digest.py
 
 serve: install
 	$(BIN)/should-finetune serve

@@ -37,7 +37,7 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
     command: dict[str, Any] = {
         "command": COMMAND,
         "description": "Decide whether to fine-tune a model, or what to try first",
-        "usage_hint": "[use case] | help",
+        "usage_hint": "[use case] | history | digest [on|off|now|preview] | help",
         "should_escape": False,
     }
     events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
