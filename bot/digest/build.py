@@ -127,15 +127,17 @@ def build_digest(
     """The digest of `channel` for `period`, with links to verdict messages from `links(channel, ts)`."""
     rows = store.activity_between(workspace=workspace, channel=channel, start=period.start, end=period.end)
     titles = {step.value: info.title for step, info in ruleset.next_steps.items()}
-    # One pass over the rows: a week can hold tens of thousands. Rows are in time order, so a decision's first row
-    # in the period comes first and its last row last.
+    # One pass over the rows: a week can hold tens of thousands.
     first: dict[str, VersionRow] = {}
     last: dict[str, VersionRow] = {}
     later: list[VersionRow] = []
     posted: dict[str, tuple[str, str]] = {}
     for row in rows:
-        first.setdefault(row.decision, row)
-        last[row.decision] = row
+        # By number, not position: two versions written in the same microsecond sort by their text.
+        if row.decision not in first or row.number < first[row.decision].number:
+            first[row.decision] = row
+        if row.decision not in last or row.number > last[row.decision].number:
+            last[row.decision] = row
         if row.number > 1:
             later.append(row)
         if row.posted_channel and row.posted_ts:

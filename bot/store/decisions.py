@@ -432,7 +432,8 @@ class DecisionStore:
         }
 
     def count_created(self, *, workspace: str, channel: str, periods: list[tuple[datetime, datetime]]) -> list[int]:
-        """How many decisions still kept were created in each [start, end) of `periods`, in one round trip."""
+        """How many decisions were created in each [start, end) of `periods`, in one round trip (as the channel's
+        index says: a deleted decision counts until the index drops it, past the retention)."""
         key = f"{self._channel_key(workspace, channel)}:decisions"
         with self._redis.pipeline(transaction=False) as pipe:
             for start, end in periods:
