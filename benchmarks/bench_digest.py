@@ -50,7 +50,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -63,15 +62,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bot, when run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks' helpers
 
 import redis
+from bench_followups import realistic_answers as followup_answers
+from bench_slack import machine_info as slack_machine_info
 
 from bot.decisions import new_version
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
 from bot.digest.schedule import Period, Schedule
 from bot.embedded_redis import EmbeddedRedis
-from bot.engine.answers import Answers, Failure
+from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate
 from bot.settings import load_settings
@@ -137,32 +139,12 @@ NOTES = (
 
 
 def realistic_answers(rng: random.Random) -> dict[str, Any]:
-    """Answers as a team fills in the form: a use case and notes always, most other facts, some left unanswered."""
-    values: dict[str, Any] = {
-        "use_case": rng.choice(USE_CASES) + rng.choice(TEAMS),
-        "notes": rng.choice(NOTES),
-        "n_stable_examples": rng.choice([0, 12, 25, 30, 49, 80, 150, 199, 400, 600, 1_200, 5_000, 20_000]),
-    }
-
-    def maybe(name: str, value: Any, answered: float = 0.8) -> None:
-        if rng.random() < answered:
-            values[name] = value
-
-    maybe("primary_failure", rng.choice(list(Failure)).value, 0.95)
-    maybe("change_freq_days", rng.choice([1, 7, 14, 30, 90, 180, 365]), 0.9)
-    tried_prompt = rng.random() < 0.8
-    values["tried_prompt_iteration"] = tried_prompt
-    if tried_prompt:
-        maybe("prompt_iterations", rng.randint(1, 40))
-        if "prompt_iterations" in values:
-            maybe("prompt_authors", rng.randint(1, 5), 0.6)
-    for name in ("tried_few_shot", "tried_rag", "tried_cot", "tried_dspy", "has_eval_set"):
-        maybe(name, rng.random() < 0.5)
-    for name in ("needs_citations", "style_describable", "latency_sensitive", "chasing_small_benchmark_gain"):
-        maybe(name, rng.random() < 0.3, 0.6)
-    maybe("n_tools", rng.choice([0, 1, 3, 8, 20]), 0.5)
-    maybe("daily_calls", rng.choice([100, 2_000, 15_000, 250_000]), 0.7)
-    maybe("retrain_cadence_days", rng.choice([30, 90, 180]), 0.4)
+    """Answers as a team fills in the form (bench_followups' mix), with this benchmark's use cases (some with `<`,
+    `&` and `*` to escape), notes and example counts."""
+    values = followup_answers(rng).known()
+    values["use_case"] = rng.choice(USE_CASES) + rng.choice(TEAMS)
+    values["notes"] = rng.choice(NOTES)
+    values["n_stable_examples"] = rng.choice([0, 12, 25, 30, 49, 80, 150, 199, 400, 600, 1_200, 5_000, 20_000])
     return values
 
 
@@ -384,27 +366,9 @@ def redis_for_benchmark(prefix: str) -> Iterator[tuple[str, str]]:
 
 
 def machine_info(redis_url: str) -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    server_version = "unknown"
-    with contextlib.suppress(redis.RedisError):
-        client = redis.Redis.from_url(redis_url)
-        server_version = str(client.info("server").get("redis_version", "unknown"))
-        client.close()
-    return {
-        "date": datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y"),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "redis_py": redis.__version__,
-        "redis_server": server_version,
-        "loadavg_start": os.getloadavg(),
-    }
+    """bench_slack's machine description, with the date as `date` prints it."""
+    info = slack_machine_info(redis_url)
+    return {**info, "date": datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y"), "cpus": info["cores"]}
 
 
 # --- output -------------------------------------------------------------------------------------------------
