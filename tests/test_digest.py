@@ -488,6 +488,12 @@ def test_now_in_a_quiet_channel_and_where_the_bot_is_not_a_member_answer_the_cal
     [_, answer] = wait_webhooks(bot.fake, 2)
     assert "`not_in_channel`" in answer["text"]
     assert "/invite @should-finetune" in answer["text"]
+    # Nothing is marked for a failed request: once invited, asking again posts it.
+    bot.fake.set_channel(CHANNEL, "member")
+    posted, calls = len(summaries(bot.fake)), len(bot.fake.calls("chat.postMessage"))
+    assert bot.command("digest now").status == 200
+    bot.fake.wait_for("chat.postMessage", calls + 1)
+    assert len(summaries(bot.fake)) == posted + 1
 
 
 def test_off_and_on_are_announced_in_the_channel_and_decide_whether_it_gets_the_digest(

@@ -199,7 +199,6 @@ class DigestRunner:
     def send(self, *, workspace: str, channel: str, period: Period, on_demand: bool = False) -> Sent:
         """Send one channel's digest for `period` unless it was sent or is being sent; `on_demand` is a digest asked
         for in the channel (no schedule line, and a quiet week posts nothing)."""
-        ttl = NOW_COOLDOWN if on_demand else None
         try:
             claim = self.digests.claim(workspace=workspace, channel=channel, period=period.key, ttl=self.lock_ttl)
         except RedisError as exc:
@@ -210,12 +209,12 @@ class DigestRunner:
         if isinstance(claim, Done):
             return Sent(Result.ALREADY, ts=claim.ts, error=claim.error)
         try:
-            return self._send(claim, period, on_demand=on_demand, marker_ttl=ttl)
+            return self._send(claim, period, on_demand=on_demand)
         except RedisError as exc:  # the claim runs out and the next run takes over from the recorded progress
             log.error("digest for %s:%s: Redis: %s", workspace, channel, type(exc).__name__)
             return Sent(Result.RETRY, error="redis")
 
-    def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool, marker_ttl: timedelta | None) -> Sent:
+    def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool) -> Sent:
         ts = claim.summary_ts
         try:
             digest = self.build(workspace=claim.workspace, channel=claim.channel, period=period)
@@ -243,24 +242,29 @@ class DigestRunner:
                 if index == 0:
                     ts = str(response.get("ts"))
                 self.digests.keep(claim, ttl=self.lock_ttl, summary_ts=ts, posted=index + 1)
-            self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=marker_ttl)
+            self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=NOW_COOLDOWN if on_demand else None)
             return Sent(Result.SENT, ts=ts, messages=len(messages))
         except (SlackApiError, SlackClientError, OSError) as exc:
             code = error_code(exc)
-            if code in PERMANENT_ERRORS or claim.attempts + 1 >= MAX_ATTEMPTS:
-                self.digests.finish(claim, Outcome.FAILED, ts=ts, error=code, ttl=marker_ttl)
-                return Sent(Result.FAILED, ts=ts, error=code)
-            self.digests.release(claim)
-            return Sent(Result.RETRY, ts=ts, error=code)
+            return self._give_up(claim, ts=ts, error=code, permanent=code in PERMANENT_ERRORS, on_demand=on_demand)
         except Exception:
             # A bug (a template that breaks on some row, say) must not stop the other channels, nor be retried
             # without end: it counts as an attempt like any failure that may pass.
             log.exception("digest for %s:%s failed", claim.workspace, claim.channel)
-            if claim.attempts + 1 >= MAX_ATTEMPTS:
-                self.digests.finish(claim, Outcome.FAILED, ts=ts, error="internal_error", ttl=marker_ttl)
-                return Sent(Result.FAILED, ts=ts, error="internal_error")
-            self.digests.release(claim)
-            return Sent(Result.RETRY, ts=ts, error="internal_error")
+            return self._give_up(claim, ts=ts, error="internal_error", permanent=False, on_demand=on_demand)
+
+    def _give_up(self, claim: DigestClaim, *, ts: str | None, error: str, permanent: bool, on_demand: bool) -> Sent:
+        """Leave a digest that failed: marked failed for the period when another try will not help (or this was the
+        last), else released for the next run. A digest asked for on demand is never marked: the person who asked
+        is told, and may ask again at once."""
+        if on_demand:
+            self.digests.release(claim, count=False)
+            return Sent(Result.FAILED if permanent else Result.RETRY, ts=ts, error=error)
+        if permanent or claim.attempts + 1 >= MAX_ATTEMPTS:
+            self.digests.finish(claim, Outcome.FAILED, ts=ts, error=error)
+            return Sent(Result.FAILED, ts=ts, error=error)
+        self.digests.release(claim)
+        return Sent(Result.RETRY, ts=ts, error=error)
 
     def _pace(self, channel: str) -> None:
         """Wait until `interval` has passed since the last post in `channel` (Slack allows about one a second)."""
