@@ -46,7 +46,7 @@ def parse_zone(text: str) -> ZoneInfo:
         if not name or name.startswith("/") or ".." in name:
             raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of zones, from the tzdata package
         raise ValueError(f'"{text}" is not a time zone; write an IANA name such as UTC or Europe/Berlin') from None
 
 
