@@ -35,6 +35,7 @@ def digest_command(
         "schedule": schedule.describe(),
         "next": int(upcoming.timestamp()),
         "next_text": upcoming.strftime("%Y-%m-%d %H:%M UTC"),
+        "quiet_weeks": runner.quiet_weeks,
     }
     try:
         if action in {"on", "off"}:
