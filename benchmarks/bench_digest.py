@@ -46,17 +46,14 @@ them: it exits 0 unless it crashes (or the digest does not hold what was seeded)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,15 +61,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bot, when run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benchmarks' helpers
 
-import redis
 from bench_followups import realistic_answers as followup_answers
 from bench_slack import machine_info as slack_machine_info
+from bench_slack import redis_for_benchmark
 
 from bot.decisions import new_version
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
 from bot.digest.schedule import Period, Schedule
-from bot.embedded_redis import EmbeddedRedis
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate
@@ -339,30 +335,6 @@ def measure(
 
 
 # --- Redis --------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def redis_for_benchmark(prefix: str) -> Iterator[tuple[str, str]]:
-    """(url, description): REDIS_URL if set (only the keys under `prefix` deleted afterwards), else an embedded
-    Redis in a temporary directory, removed afterwards."""
-    external = os.environ.get("REDIS_URL")
-    if external:
-        try:
-            yield external, "REDIS_URL (external)"
-        finally:
-            client = redis.Redis.from_url(external)
-            with client.pipeline(transaction=False) as pipe:
-                for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-                    pipe.delete(key)  # one key per DEL, so this also works when keys are in different cluster slots
-                pipe.execute()
-            client.close()
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-digest-"))
-    try:
-        with EmbeddedRedis(data_dir / "redis") as embedded:
-            yield embedded.url, "embedded redis-server (unix socket, append-only file, fsync every second)"
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def machine_info(redis_url: str) -> dict[str, Any]:
