@@ -73,6 +73,7 @@ from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate
 from bot.settings import load_settings
+from bot.slack import limits
 from bot.slack.render import Renderer
 from bot.store import DecisionStore, Delivery, DeliveryStatus, Trigger, connect_redis
 from bot.store.activity import VersionRow
@@ -221,17 +222,7 @@ def summary(samples_ms: Sequence[float]) -> dict[str, Any]:
 
 def block_characters(message: Mapping[str, Any]) -> int:
     """The characters of every `text` string in the message's blocks, as Slack's 12,000-character limit counts."""
-    total = 0
-    stack: list[Any] = list(message.get("blocks", []))
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("text"), str):
-                total += len(item["text"])
-            stack.extend(value for value in item.values() if isinstance(value, dict | list))
-        elif isinstance(item, list):
-            stack.extend(item)
-    return total
+    return sum(limits.characters(block) for block in message.get("blocks", []))
 
 
 def check_digest(digest: Digest, n: int, rereviews: int) -> None:

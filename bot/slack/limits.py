@@ -120,7 +120,8 @@ def fit_block(block: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
-def _characters(block: dict[str, Any]) -> int:
+def characters(block: dict[str, Any]) -> int:
+    """The characters of every `text` string in a block, as Slack's limit on a message's blocks counts them."""
     total = 0
     stack: list[Any] = [block]
     while stack:
@@ -144,7 +145,7 @@ def fit_message(message: dict[str, Any]) -> dict[str, Any]:
     if isinstance(message.get("text"), str):
         message["text"] = truncate(message["text"], MESSAGE_TEXT)
     blocks = [fit_block(block) for block in message.get("blocks", [])]
-    sizes = [_characters(block) for block in blocks]
+    sizes = [characters(block) for block in blocks]
     if len(blocks) > MESSAGE_BLOCKS or sum(sizes) > MESSAGE_BLOCK_CHARACTERS:
         # Keep what fits in one block less than the limit, and say in the last one how much was left out.
         kept: list[dict[str, Any]] = []
@@ -187,7 +188,7 @@ def fits_message(message: dict[str, Any]) -> bool:
     return (
         (not isinstance(message.get("text"), str) or len(message["text"]) <= MESSAGE_TEXT)
         and len(blocks) <= MESSAGE_BLOCKS
-        and sum(_characters(block) for block in blocks) <= MESSAGE_BLOCK_CHARACTERS
+        and sum(characters(block) for block in blocks) <= MESSAGE_BLOCK_CHARACTERS
         and all(_block_fits(block) for block in blocks)
     )
 
