@@ -2,12 +2,12 @@
 #   make serve - create .venv, install the bot, run it over HTTP (settings from the environment or .env;
 #                with no REDIS_URL it starts its own Redis, kept in SHOULD_FINETUNE_DATA_DIR)
 #   make test  - create .venv, install the bot with its test tools, run lint, types and every test
-# Also: make socket (Socket Mode instead of HTTP), make manifest (the Slack app manifest), make bench.
+# Also: make test-full (the long fault and fuzz runs), make socket (Socket Mode instead of HTTP), make manifest (the Slack app manifest), make bench.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint bench install serve socket manifest clean
+.PHONY: test test-full lint bench install serve socket manifest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The fault, fuzz and soak tests at full size (10,000 events, 10,000 fuzz cases per payload type): tens of minutes.
+test-full: lint
+	SHOULD_FINETUNE_FULL_SUITE=1 $(BIN)/pytest
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py

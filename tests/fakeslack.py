@@ -257,7 +257,7 @@ class FakeSlack:
         with self._lock:
             self._calls: list[Call] = []
             self._arrivals: list[tuple[str, float]] = []  # (method, time) as requests arrive, before any delay
-            self._faults: dict[str, deque[_Fault]] = {}
+            self._faults: dict[tuple[str, str | None], deque[_Fault]] = {}
             self._delays: dict[str | None, float] = {}
             self._messages: dict[tuple[str, str], JSON] = {}
             self._ephemerals: list[JSON] = []
@@ -350,9 +350,11 @@ class FakeSlack:
         error: str | None = None,
         delay: float = 0.0,
         after: int = 0,
+        token: str | None = None,
     ) -> None:
         """Make the next `times` calls of `method` fail (429 with Retry-After, 5xx, or 200 with `error`), once
-        `after` more calls have been answered normally."""
+        `after` more calls have been answered normally; only the calls made with `token`, when given (so that
+        one replica among several, each with its own token, can be singled out)."""
         if times < 1 or after < 0:
             raise ValueError("times must be at least 1 and after at least 0")
         if status == HTTPStatus.OK and not error:
@@ -360,7 +362,7 @@ class FakeSlack:
         if status != HTTPStatus.OK and not 400 <= status <= 599:
             raise ValueError(f"status must be 200 (with error) or 4xx/5xx, not {status}")
         with self._lock:
-            queue = self._faults.setdefault(method, deque())
+            queue = self._faults.setdefault((method, token), deque())
             queue.extend(_PASS for _ in range(after))
             queue.extend(_Fault(status, retry_after, error, delay) for _ in range(times))
 
@@ -370,7 +372,8 @@ class FakeSlack:
             if method is None:
                 self._faults.clear()
             else:
-                self._faults.pop(method, None)
+                for key in [key for key in self._faults if key[0] == method]:
+                    del self._faults[key]
 
     def set_delay(self, method: str | None, seconds: float) -> None:
         """Delay every answer of `method` (None: of every method without its own delay); 0 removes the delay."""
@@ -493,7 +496,7 @@ class FakeSlack:
         token = self._token(headers, args) if kind == "api" else None
         with self._lock:
             self._arrivals.append((method, at))
-            queue = self._faults.get(method)
+            queue = self._faults.get((method, token)) or self._faults.get((method, None))
             fault = queue.popleft() if queue else None
             if fault is _PASS:
                 fault = None
