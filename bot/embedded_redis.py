@@ -103,10 +103,21 @@ class EmbeddedRedis:
             if self._url is not None:
                 return self._url
             executable = find_redis_server()
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._acquire_lock()
             try:
-                self._socket_dir = _short_private_dir()
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                self._acquire_lock()
+            except OSError as exc:
+                raise EmbeddedRedisError(
+                    f"setting SHOULD_FINETUNE_DATA_DIR: cannot use {self.data_dir} for Redis's data "
+                    f"({exc.strerror or exc}); give a directory this user can write"
+                ) from None
+            try:
+                try:
+                    self._socket_dir = _short_private_dir()
+                except OSError as exc:
+                    raise EmbeddedRedisError(
+                        f"no writable temporary directory for Redis's socket ({exc}); set TMPDIR, or mount one at /tmp"
+                    ) from None
                 socket_path = self._socket_dir / "redis.sock"
                 self._process = self._spawn(executable, socket_path)
                 self._write_lock_owner(redis_pid=self._process.pid)

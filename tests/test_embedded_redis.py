@@ -113,3 +113,17 @@ def test_a_server_that_dies_while_starting_reports_its_log(tmp_path: Path, monke
     monkeypatch.undo()
     with EmbeddedRedis(tmp_path / "data"):  # the failed start released the lock
         pass
+
+
+def test_a_data_dir_that_cannot_be_created_is_named_with_its_setting(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(EmbeddedRedisError, match=r"setting SHOULD_FINETUNE_DATA_DIR: cannot use .*a-file/redis"):
+        EmbeddedRedis(blocker / "redis").start()
+
+
+def test_no_writable_temporary_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What `docker run --read-only` without a tmpfs at /tmp gives: no directory tempfile can write in.
+    monkeypatch.setattr(embedded_redis.tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(EmbeddedRedisError, match="no writable temporary directory"):
+        EmbeddedRedis(tmp_path / "data").start()
