@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.digest.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
@@ -39,6 +39,14 @@ class SettingsError(ValueError):
     """A setting that is missing or malformed; the message names the environment variable."""
 
 
+class _Conflict(ValueError):
+    """A setting that does not fit the others (checked once all are read): names the field to blame."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class Settings(BaseSettings):
     """Everything the bot can be configured with. Nothing else in the code reads `os.environ`."""
 
@@ -60,6 +68,12 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=_slack_name("slack_api_url"))
     redis_url: SecretStr | None = Field(None, validation_alias=_slack_name("redis_url"))
 
+    # How the bot reaches Redis. `standalone`: REDIS_URL, or the embedded Redis when it is unset. `cluster`: REDIS_URL
+    # names any one node of a Redis Cluster. `sentinel`: the sentinels (host:port, comma-separated) name the master of
+    # the service; REDIS_URL, if set, gives only its password and database (redis://:password@/0).
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
+    redis_sentinels: Annotated[list[tuple[str, int]], NoDecode] = []
+    redis_sentinel_service: str = "mymaster"
     # Where the embedded Redis keeps its append-only file when REDIS_URL is unset.
     data_dir: Path = Field(default_factory=_default_data_dir)
     redis_prefix: str = "should-finetune"
@@ -68,6 +82,10 @@ class Settings(BaseSettings):
     threads: int = Field(16, ge=1, le=256)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
+    # `json`: one JSON object per line (for a log collector); `text`: plain lines for a terminal.
+    log_format: str = "json"
+    # Whether `serve` answers GET /metrics (Prometheus). It is not signed: keep it off the public route.
+    metrics: bool = True
 
     # How long things are kept: a decision after its last version, a thread's conversation after its last message.
     retention_days: int = Field(365, ge=1, le=36_500)
@@ -133,11 +151,77 @@ class Settings(BaseSettings):
         parts = urlsplit(value.get_secret_value())
         if parts.scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
-        if parts.scheme != "unix" and not parts.hostname:
-            raise ValueError("the URL has no host")
         if parts.scheme == "unix" and not parts.path:
             raise ValueError("the URL has no socket path")
+        _database(parts)
+        return value  # whether it needs a host depends on SHOULD_FINETUNE_REDIS_MODE: see `_redis_fits_mode`
+
+    @field_validator("redis_mode", mode="before")
+    @classmethod
+    def _redis_mode(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"standalone", "cluster", "sentinel"}:
+            return value.strip().lower()
+        raise ValueError("expected standalone, cluster or sentinel")
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinels(cls, value: object) -> list[tuple[str, int]]:
+        if isinstance(value, list) and all(isinstance(item, tuple) for item in value):
+            return value  # already parsed
+        addresses = []
+        for item in _items(value):
+            try:
+                parts = urlsplit("//" + item)
+                host, port = parts.hostname, parts.port or 26379
+            except ValueError:
+                host = None
+            if not host or parts.path or parts.username or parts.query:
+                raise ValueError(f'"{item}" is not a sentinel address; write host:port, such as 10.0.0.5:26379')
+            addresses.append((host, port))
+        return list(dict.fromkeys(addresses))
+
+    @field_validator("redis_sentinel_service")
+    @classmethod
+    def _sentinel_service(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,100}", value):
+            raise ValueError("expected the name the sentinels monitor the master under, such as mymaster")
         return value
+
+    @model_validator(mode="after")
+    def _redis_fits_mode(self) -> Self:
+        url = urlsplit(self.redis_url.get_secret_value()) if self.redis_url is not None else None
+        if self.redis_mode != "sentinel" and self.redis_sentinels:
+            raise _Conflict("redis_sentinels", "only used with SHOULD_FINETUNE_REDIS_MODE=sentinel")
+        if self.redis_mode == "standalone":
+            if url is not None and url.scheme != "unix" and not url.hostname:
+                raise _Conflict("redis_url", "the URL has no host")
+        elif self.redis_mode == "cluster":
+            if url is None:
+                raise _Conflict(
+                    "redis_url",
+                    "SHOULD_FINETUNE_REDIS_MODE=cluster needs the URL of one node of the cluster, such as "
+                    "redis://:password@10.0.0.5:6379/0 (the embedded Redis is not a cluster)",
+                )
+            if url.scheme == "unix" or not url.hostname:
+                raise _Conflict("redis_url", "a Redis Cluster node is reached over TCP: redis://host:port/0")
+            if (database := _database(url)) != 0:
+                raise _Conflict(
+                    "redis_url", f"a Redis Cluster has only database 0, and the URL asks for database {database}"
+                )
+        else:
+            if not self.redis_sentinels:
+                raise _Conflict(
+                    "redis_sentinels",
+                    "SHOULD_FINETUNE_REDIS_MODE=sentinel needs the sentinels' addresses, host:port, comma-separated "
+                    "(the embedded Redis has no sentinels)",
+                )
+            if url is not None and url.scheme != "redis":
+                raise _Conflict(
+                    "redis_url",
+                    "with sentinels it gives only the master's password and database, as redis://:password@/0 "
+                    "(TLS through sentinels is not supported)",
+                )
+        return self
 
     @field_validator("rereview_emoji", mode="before")
     @classmethod
@@ -185,6 +269,13 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(levels)}")
         return value.upper()
 
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in {"json", "text"}:
+            raise ValueError("expected json or text")
+        return value.lower()
+
     @property
     def digest_schedule(self) -> Schedule:
         """When the weekly digest is due."""
@@ -209,6 +300,17 @@ class Settings(BaseSettings):
 def env_name(field: str) -> str:
     """The environment variable a field is read from."""
     return _SLACK_NAMES.get(field) or ENV_PREFIX + field.upper()
+
+
+def _database(url: SplitResult) -> int:
+    """The database number a redis:// URL asks for (its path or `?db=`), 0 if none; ValueError if it is no number."""
+    if url.scheme == "unix":
+        given = parse_qs(url.query).get("db", ["0"])[0]
+    else:
+        given = parse_qs(url.query).get("db", [url.path.strip("/") or "0"])[0]
+    if not given.isdigit():
+        raise ValueError("the database (the URL's path, or ?db=) must be a number such as 0")
+    return int(given)
 
 
 def _items(value: object) -> list[str]:
@@ -236,6 +338,9 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
             field = str(error["loc"][0]) if error["loc"] else "?"
+            conflict = error.get("ctx", {}).get("error")
+            if isinstance(conflict, _Conflict):  # found once every setting was read: it names the one to blame
+                field = conflict.field
             # Aliased fields report the alias; map either back to the one name the README documents.
             field = next((f for f, alias in _SLACK_NAMES.items() if field in {alias, ENV_PREFIX + alias}), field)
             message = error["msg"].removeprefix("Value error, ")

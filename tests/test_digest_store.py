@@ -24,6 +24,7 @@ from bot.store import (
 )
 from bot.store.activity import USE_CASE_CHARS
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
+from tests.redis_support import REDIS_MODES, redis_url_of
 
 T = "T0001"
 C = "C0001"
@@ -33,6 +34,17 @@ SHA_OLD = "ab" * 32
 TRICKY = 'He said "ship it" \\ C:\\tmp\\x <!channel> <@U0VICTIM> & *bold* 🚀 ñ 👩‍💻'
 PERIOD = "2026-W10"
 LOCK = timedelta(seconds=30)
+
+
+@pytest.fixture(scope="module", params=REDIS_MODES)
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on a standalone Redis and on a Redis Cluster of three masters."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_mode: str, request: pytest.FixtureRequest) -> str:
+    return redis_url_of(request, redis_mode)
 
 
 def new_version(
@@ -524,9 +536,9 @@ def test_every_digest_key_is_in_the_channels_slot(
     assert {key_slot(key.encode()) for key in channel_keys} == {key_slot(f"{T}:{C}".encode())}
 
 
-def test_racing_runners_get_exactly_one_claim_per_period(redis_url: str, key_prefix: str) -> None:
+def test_racing_runners_get_exactly_one_claim_per_period(redis_url: str, redis_mode: str, key_prefix: str) -> None:
     runners, periods = 3, [f"2026-W{n:02d}" for n in range(1, 51)]
-    clients = [connect_redis(redis_url, socket_timeout=5.0) for _ in range(runners)]
+    clients = [connect_redis(redis_url, mode=redis_mode, socket_timeout=5.0) for _ in range(runners)]
     won: dict[str, list[int]] = {period: [] for period in periods}
     busy: dict[str, int] = dict.fromkeys(periods, 0)
     lock = threading.Lock()

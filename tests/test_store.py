@@ -24,10 +24,22 @@ from bot.store import (
     connect_redis,
     new_decision_id,
 )
+from tests.redis_support import REDIS_MODES, redis_url_of, undecoded_client
 
 T = "T0001"
 C = "C0001"
 NOW = datetime(2025, 3, 3, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module", params=REDIS_MODES)
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on a standalone Redis and on a Redis Cluster of three masters."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_mode: str, request: pytest.FixtureRequest) -> str:
+    return redis_url_of(request, redis_mode)
 
 
 def new_version(*, verdict: str = "fine-tune", by: str = "U0001", trigger: Trigger = Trigger.SUBMIT) -> NewVersion:
@@ -351,8 +363,8 @@ def test_bad_prefixes_are_rejected(redis_client: redis.Redis, prefix: str) -> No
         DecisionStore(redis_client, prefix=prefix)
 
 
-def test_a_client_without_decoded_responses_is_rejected(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+def test_a_client_without_decoded_responses_is_rejected(redis_url: str, redis_mode: str) -> None:
+    client = undecoded_client(redis_url, redis_mode)
     try:
         with pytest.raises(ValueError, match="decode_responses"):
             DecisionStore(client)

@@ -30,6 +30,7 @@ from bot.store import (
     WorkRef,
     connect_redis,
 )
+from tests.redis_support import REDIS_MODES, redis_url_of, undecoded_client
 
 T = "T0001"
 C = "C0001"
@@ -41,6 +42,17 @@ CLAIM_TTL = timedelta(seconds=30)
 CONVERSATION_TTL = timedelta(days=30)
 RETENTION = timedelta(days=365)
 TTL_SLACK_MS = 10_000  # how far below its full length a TTL may be read, on a slow machine
+
+
+@pytest.fixture(scope="module", params=REDIS_MODES)
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on a standalone Redis and on a Redis Cluster of three masters."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_mode: str, request: pytest.FixtureRequest) -> str:
+    return redis_url_of(request, redis_mode)
 
 
 @pytest.fixture
@@ -740,8 +752,8 @@ def test_bad_prefixes_are_rejected(redis_client: redis.Redis, prefix: str) -> No
         ThreadStore(redis_client, prefix=prefix)
 
 
-def test_a_client_without_decoded_responses_is_rejected(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+def test_a_client_without_decoded_responses_is_rejected(redis_url: str, redis_mode: str) -> None:
+    client = undecoded_client(redis_url, redis_mode)
     try:
         with pytest.raises(ValueError, match="decode_responses"):
             ThreadStore(client)

@@ -12,16 +12,23 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:{T123:C456}:cooldown:<name>          string: who holds a cooldown (one person re-reviewing one decision)
     {prefix}:{T123:C456}:conversation:<ts>        hash: a verdict thread's conversation (`data` JSON, `revision`)
     {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.threads`)
+    {prefix}:{T123:C456}:digest                   hash: whether the channel's digest is off, who said so, when
+    {prefix}:{T123:C456}:digest:<week>            string: the marker of a sent digest (`bot.store.digests`); with
+                                                  `:lock` (who is sending it) and `:progress` (how far they got)
     {prefix}:channels                             set of "T123:C456" that have at least one decision
     {prefix}:work:pending                         sorted set of claims not yet done, by lease deadline
     {prefix}:rulesets                             hash: rule-set sha256 -> its snapshot (`bot.engine.rulediff`)
+
+On a Redis Cluster every script and every atomic step touches the keys of one channel only (one hash tag, one
+slot); the keys outside a channel (`channels`, `work:pending`, `rulesets`) are written by single commands of their
+own, in an order that makes a step cut short between them harmless.
 
 Every value is JSON and every timestamp a UTC ISO-8601 string. Decisions expire after their retention,
 conversations after their idle time, claims an hour after
 they were made, cooldowns when they run out.
 """
 
-from bot.store.base import StoreError, connect_redis
+from bot.store.base import RedisClient, RedisMode, StoreError, connect_redis
 from bot.store.decisions import (
     DEFAULT_RETENTION,
     Decision,
@@ -67,6 +74,8 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "NewVersion",
+    "RedisClient",
+    "RedisMode",
     "StoreError",
     "ThreadChanged",
     "ThreadStore",

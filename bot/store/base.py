@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal, TypeAlias, cast
 
 import redis
 from pydantic import AfterValidator, AwareDatetime
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
+
+from bot.store.breaker import DEFAULT_COOL_OFF, Breaker
+from bot.store.cluster import BreakerCluster
+
+RedisClient: TypeAlias = redis.Redis | redis.RedisCluster
+"""What the stores work with: a client of one Redis (standalone, or the master a Sentinel names) or of a Cluster."""
+
+RedisMode: TypeAlias = Literal["standalone", "cluster", "sentinel"]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -57,7 +68,7 @@ def check_prefix(value: str) -> str:
     return value
 
 
-def check_client(client: redis.Redis) -> redis.Redis:
+def check_client(client: RedisClient) -> RedisClient:
     """`client`, if it decodes replies to str; else ValueError."""
     if not client.get_connection_kwargs().get("decode_responses"):
         raise ValueError("the store needs a client made with decode_responses=True (see connect_redis)")
@@ -69,13 +80,110 @@ def channel_key(prefix: str, workspace: str, channel: str) -> str:
     return f"{prefix}:{{{check_id('workspace', workspace)}:{check_id('channel', channel)}}}"
 
 
-def connect_redis(url: str, *, socket_timeout: float = 0.5, retries: int = 2) -> redis.Redis:
-    """A client for `redis://`, `rediss://` or `unix://` URLs with short timeouts and few retries, for the ack path."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries),
-        health_check_interval=30,
-        decode_responses=True,
-    )
+def batch(client: RedisClient) -> Any:
+    """Something to queue commands on and `execute()` them, used as a non-transactional pipeline: on one Redis, a
+    pipeline (one round trip). On a Redis Cluster the commands are sent one by one instead, each through the client's
+    per-node breaker: redis-py's cluster pipeline goes around it and, after a timeout, sends every unanswered command
+    again on its own, each waiting out the timeout once more."""
+    if isinstance(client, redis.RedisCluster):
+        return _OneByOne(client)
+    return client.pipeline(transaction=False)
+
+
+class _OneByOne:
+    """Takes a pipeline's place on a Redis Cluster: each command is sent when queued; `execute` returns the replies."""
+
+    def __init__(self, client: redis.RedisCluster) -> None:
+        self._client = client
+        self._replies: list[Any] = []
+
+    def __getattr__(self, name: str) -> Callable[..., _OneByOne]:
+        command = getattr(self._client, name)
+
+        def send(*args: Any, **kwargs: Any) -> _OneByOne:
+            self._replies.append(command(*args, **kwargs))
+            return self
+
+        return send
+
+    def execute(self) -> list[Any]:
+        """The replies of the commands sent since the last call."""
+        replies, self._replies = self._replies, []
+        return replies
+
+    def __enter__(self) -> _OneByOne:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._replies = []
+
+
+def connect_redis(
+    url: str | None,
+    *,
+    mode: RedisMode = "standalone",
+    sentinels: Sequence[tuple[str, int]] = (),
+    sentinel_service: str = "mymaster",
+    socket_timeout: float = 0.4,
+    retries: int = 2,
+    cool_off: float = DEFAULT_COOL_OFF,
+    on_error: Callable[[str], None] | None = None,
+) -> RedisClient:
+    """A client made for the ack path: short timeouts, few retries, and a circuit breaker, so that a request waits at
+    most about one `socket_timeout` for a Redis (or a cluster node) that is down or hung. `on_error` is told the class
+    name of each Redis error a caller sees.
+
+    - standalone: `url` is a `redis://`, `rediss://` or `unix://` URL;
+    - cluster: `url` names any one node (`redis://[:password@]host:port/0`); the others are found from it;
+    - sentinel: `sentinels` are asked for the master of `sentinel_service`, again after a failover; `url`, if given,
+      only brings the master's password and database (`redis://:password@/0`).
+    """
+    common: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+    if mode == "cluster":
+        if url is None:
+            raise ValueError("a cluster client needs the URL of one node")
+        return BreakerCluster(url, retries=retries, cool_off=cool_off, on_error=on_error, **common)
+    breaker = Breaker(retries=retries, cool_off=cool_off, on_error=on_error)
+    if mode == "sentinel":
+        if not sentinels:
+            raise ValueError("a sentinel client needs the address of at least one sentinel")
+        options: dict[str, Any] = parse_url(url) if url else {}  # type: ignore[no-untyped-call]
+        manager = Sentinel(  # type: ignore[no-untyped-call]
+            list(sentinels),
+            # Asking the sentinels happens inside a command's connect, under its breaker: no retries of its own, so a
+            # sentinel that is gone costs one short timeout before the next one is asked.
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_timeout,
+                "retry": Retry(NoBackoff(), 0),
+            },
+        )
+        master = manager.master_for(  # type: ignore[no-untyped-call]
+            sentinel_service,
+            redis_class=_SentinelMaster,
+            username=options.get("username"),
+            password=options.get("password"),
+            db=options.get("db", 0),
+            retry=breaker,
+            **common,
+        )
+        return cast(_SentinelMaster, master)
+    if url is None:
+        raise ValueError("a standalone client needs a URL")
+    return redis.Redis.from_url(url, retry=breaker, **common)
+
+
+class _SentinelMaster(redis.Redis):
+    """The client of the master a Sentinel names; closing it also closes the connections to the sentinels."""
+
+    def close(self) -> None:
+        """Close the client's connections and its sentinels'."""
+        super().close()
+        pool = self.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            pool.sentinel_manager.close()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -16,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from bot.store.activity import VersionRow, parse_rows, version_row
 from bot.store.base import (
+    RedisClient,
     StoreError,
     UtcDatetime,
+    batch,
     channel_key,
     check_aware,
     check_client,
@@ -154,19 +154,46 @@ DEFAULT_RETENTION = timedelta(days=365)
 # activity log with the verdict and next step it replaces; returns the new length (the version's number) or 0.
 # KEYS: decision, versions, activity log. ARGV: version JSON, retention in milliseconds, the version's log row
 # without its number (a JSON object), the version's time in epoch seconds.
-_APPEND_VERSION = """
+# A Lua function both version-appending scripts share: the row of version `number` in a channel's activity log, with
+# the verdict and next step of the version it replaces (`previous`, its JSON, or false for the first).
+LOG_VERSION_LUA = """
+local function log_version(log_key, number, previous, row, at)
+  local before = ''
+  if previous then
+    local old = cjson.decode(previous)
+    before = '"pv":' .. cjson.encode(old.verdict) .. ',"ps":' .. cjson.encode(old.next_step) .. ','
+  end
+  redis.call('ZADD', log_key, at, '{"n":' .. number .. ',' .. before .. string.sub(row, 2))
+end
+"""
+_APPEND_VERSION = (
+    LOG_VERSION_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local previous = redis.call('LINDEX', KEYS[2], -1)
 local number = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-local before = ''
-if previous then
-  local old = cjson.decode(previous)
-  before = '"pv":' .. cjson.encode(old.verdict) .. ',"ps":' .. cjson.encode(old.next_step) .. ','
-end
-redis.call('ZADD', KEYS[3], ARGV[4], '{"n":' .. number .. ',' .. before .. string.sub(ARGV[3], 2))
+log_version(KEYS[3], number, previous, ARGV[3], ARGV[4])
 return number
+"""
+)
+# Creates a decision unless one with its id exists; returns 1, or 0 when it exists. One script rather than a WATCHed
+# transaction: one round trip, and on a Redis Cluster a single command, which the client's per-node breaker covers.
+# KEYS: decision, versions, the channel's index, activity log. ARGV: meta JSON, delivery JSON, the first version's
+# log row, version JSON, retention in milliseconds, created_at in epoch seconds, the decision id, the horizon of
+# index entries to drop (an exclusive score: entries from before the retention period).
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'delivery', ARGV[2], 'row', ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])
+return 1
 """
 # Loads decisions as one JSON array, each element shaped like `Decision` (or null where the decision expired), so that
 # pydantic parses the lot in one call. KEYS: decision, versions, decision, versions, ... (one channel: one slot).
@@ -216,7 +243,7 @@ class DecisionStore:
     """
 
     def __init__(
-        self, redis: redis.Redis, *, prefix: str = "should-finetune", retention: timedelta = DEFAULT_RETENTION
+        self, redis: RedisClient, *, prefix: str = "should-finetune", retention: timedelta = DEFAULT_RETENTION
     ) -> None:
         client = check_client(redis)  # the parameter shadows the module in this method
         if retention < timedelta(seconds=1):
@@ -224,6 +251,7 @@ class DecisionStore:
         self._redis = client
         self._prefix = check_prefix(prefix)
         self.retention = retention
+        self._create = client.register_script(_CREATE)
         self._append_version = client.register_script(_APPEND_VERSION)
         self._record_delivery = client.register_script(_RECORD_DELIVERY)
         self._load_script = client.register_script(_LOAD)
@@ -255,7 +283,7 @@ class DecisionStore:
         first = _stamp(version, number=1, at=created_at)
         meta = _Meta(id=decision_id, workspace=workspace, channel=channel, requester=requester, created_at=created_at)
         delivery = Delivery(status=DeliveryStatus.PENDING)
-        # The channel set is in another slot, so it is written first and outside the transaction: a listed channel
+        # The channel set is in another Cluster slot, so it is written first and outside the script: a listed channel
         # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
         self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
         index_key = f"{self._channel_key(workspace, channel)}:decisions"
@@ -270,26 +298,23 @@ class DecisionStore:
             )[1:]
         )
 
-        def write(pipe: redis.client.Pipeline) -> None:
-            # WATCHed, so an id created meanwhile makes EXEC fail and this runs again, then raises.
-            if pipe.exists(key):
-                raise DecisionExists(f"decision {decision_id} already exists in {workspace}:{channel}")
-            pipe.multi()
-            pipe.hset(
-                key,
-                mapping={"meta": meta.model_dump_json(), "delivery": delivery.model_dump_json(), "row": first_row},
-            )
-            pipe.rpush(f"{key}:versions", _version_json(first))
-            pipe.pexpire(key, self.retention)
-            pipe.pexpire(f"{key}:versions", self.retention)
-            pipe.zadd(index_key, {decision_id: created_at.timestamp()})
-            pipe.zadd(activity_key, {first_row: created_at.timestamp()})
-            # Index entries from before the retention period: the decisions they point at expire on their own.
-            horizon = f"({(created_at - self.retention).timestamp()!r}"
-            pipe.zremrangebyscore(index_key, "-inf", horizon)
-            pipe.zremrangebyscore(activity_key, "-inf", horizon)
-
-        self._redis.transaction(write, key)
+        # Index entries from before the retention period: the decisions they point at expire on their own.
+        horizon = f"({(created_at - self.retention).timestamp()!r}"
+        created = self._create(
+            keys=[key, f"{key}:versions", index_key, activity_key],
+            args=[
+                meta.model_dump_json(),
+                delivery.model_dump_json(),
+                first_row,
+                _version_json(first),
+                int(self.retention / timedelta(milliseconds=1)),
+                repr(created_at.timestamp()),
+                decision_id,
+                horizon,
+            ],
+        )
+        if not created:
+            raise DecisionExists(f"decision {decision_id} already exists in {workspace}:{channel}")
         return Decision(**meta.model_dump(), delivery=delivery, versions=[first])
 
     def append_version(
@@ -334,12 +359,10 @@ class DecisionStore:
 
     def decision(self, *, workspace: str, channel: str, decision_id: str) -> Decision | None:
         """The decision with that id in that channel, or None."""
-        key = self._decision_key(workspace, channel, decision_id)
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key)
-            pipe.lrange(f"{key}:versions", 0, -1)
-            fields, versions = pipe.execute()
-        return _decision_from(fields, versions)
+        # The load script reads the hash and the list atomically in one command: on a Redis Cluster a MULTI pipeline
+        # would go around the client's per-node breaker.
+        [found] = self._load(workspace, channel, [decision_id])
+        return found
 
     def is_verdict_thread(self, *, workspace: str, channel: str, thread_ts: str) -> bool:
         """Whether that thread in that channel starts at a verdict message; one cheap lookup, for the request path."""
@@ -358,7 +381,7 @@ class DecisionStore:
     def decision_for_message(self, *, workspace: str, channel: str, ts: str) -> Decision | None:
         """The decision whose verdict message, or whose explanation in the verdict's thread, is at `ts`, or None."""
         key = self._channel_key(workspace, channel)
-        with self._redis.pipeline(transaction=False) as pipe:
+        with batch(self._redis) as pipe:
             pipe.hget(f"{key}:threads", check_ts(ts))
             pipe.hget(f"{key}:explanations", ts)
             verdict_ref, explanation_ref = pipe.execute()
@@ -421,7 +444,7 @@ class DecisionStore:
 
     def deliveries(self, *, workspace: str, channel: str, decision_ids: list[str]) -> dict[str, Delivery]:
         """The deliveries of these decisions (those still kept), in one round trip."""
-        with self._redis.pipeline(transaction=False) as pipe:
+        with batch(self._redis) as pipe:
             for decision_id in decision_ids:
                 pipe.hget(self._decision_key(workspace, channel, decision_id), "delivery")
             replies = pipe.execute()
@@ -435,7 +458,7 @@ class DecisionStore:
         """How many decisions were created in each [start, end) of `periods`, in one round trip (as the channel's
         index says: a deleted decision counts until the index drops it, past the retention)."""
         key = f"{self._channel_key(workspace, channel)}:decisions"
-        with self._redis.pipeline(transaction=False) as pipe:
+        with batch(self._redis) as pipe:
             for start, end in periods:
                 pipe.zcount(key, check_aware("start", start).timestamp(), f"({check_aware('end', end).timestamp()!r}")
             return [int(count) for count in pipe.execute()]
@@ -481,14 +504,3 @@ def _stamp(version: NewVersion, *, number: int, at: datetime) -> Version:
 def _version_json(version: Version) -> str:
     # The number is the list position, known only once pushed, so it is not stored.
     return version.model_dump_json(exclude={"number"})
-
-
-def _decision_from(fields: Mapping[str, str], versions: list[str]) -> Decision | None:
-    if "meta" not in fields or not versions:
-        return None
-    meta = _Meta.model_validate_json(fields["meta"])
-    return Decision(
-        **meta.model_dump(),
-        delivery=Delivery.model_validate_json(fields["delivery"]),
-        versions=[Version.model_validate({**json.loads(raw), "number": i}) for i, raw in enumerate(versions, 1)],
-    )

@@ -16,9 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import redis
-
-from bot.store.base import channel_key, check_client, check_prefix, check_ts
+from bot.store.base import RedisClient, batch, channel_key, check_client, check_prefix, check_ts
 
 __all__ = ["DigestClaim", "DigestStore", "Done", "Outcome"]
 
@@ -113,7 +111,7 @@ def _ms(delta: timedelta) -> int:
 class DigestStore:
     """Digest settings per channel, and claims and markers per channel and period."""
 
-    def __init__(self, redis: redis.Redis, *, prefix: str = "should-finetune") -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = "should-finetune") -> None:
         client = check_client(redis)
         self._redis = client
         self._prefix = check_prefix(prefix)
@@ -146,7 +144,7 @@ class DigestStore:
 
     def pending(self, channels: list[tuple[str, str]], period: str) -> list[tuple[str, str]]:
         """Of `channels`, those with the digest on and no marker for `period`, in one round trip."""
-        with self._redis.pipeline(transaction=False) as pipe:
+        with batch(self._redis) as pipe:
             for workspace, channel in channels:
                 pipe.hget(self._settings_key(workspace, channel), "enabled")
                 pipe.exists(self._keys(workspace, channel, period)[0])
