@@ -5,6 +5,7 @@ Point the code under test at it with ``WebClient(token="xoxb-test-token", base_u
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import email.parser
@@ -890,35 +891,41 @@ class FakeSlack:
 
     def _conversations_history(self, args: JSON) -> JSON:
         channel = self._channel(args)
-        limit = int(args.get("limit") or 100)
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+        inclusive = _truthy(args.get("inclusive"))
         found = [
             m
             for (ch, ts), m in self._messages.items()
-            if ch == channel and (m.get("thread_ts", ts) == ts or m.get("subtype") == "thread_broadcast")
+            if ch == channel
+            and (m.get("thread_ts", ts) == ts or m.get("subtype") == "thread_broadcast")
+            and (oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest)
         ]
-        found.sort(key=lambda m: float(m["ts"]), reverse=True)
-        return {
-            "ok": True,
-            "messages": copy.deepcopy(found[:limit]),
-            "has_more": len(found) > limit,
-            "pin_count": 0,
-            "response_metadata": {"next_cursor": ""},
-        }
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack pages history
+        return {"ok": True, "pin_count": 0, **self._page(found, args, default_limit=100)}
 
     def _conversations_replies(self, args: JSON) -> JSON:
         channel = self._channel(args)
         ts = self._required(args, "ts")
         if (channel, ts) not in self._messages:
             raise _ApiError("thread_not_found")
-        limit = int(args.get("limit") or 1000)
         found = [m for (ch, mts), m in self._messages.items() if ch == channel and ts in (mts, m.get("thread_ts"))]
         found.sort(key=lambda m: float(m["ts"]))
-        return {
-            "ok": True,
-            "messages": copy.deepcopy(found[:limit]),
-            "has_more": len(found) > limit,
-            "response_metadata": {"next_cursor": ""},
-        }
+        return {"ok": True, **self._page(found, args, default_limit=1000)}
+
+    @staticmethod
+    def _page(found: list[JSON], args: JSON, *, default_limit: int) -> JSON:
+        """One page of messages, as Slack pages them: `limit` and an opaque `cursor`; metadata only when asked for
+        with `include_all_metadata`."""
+        limit = int(args.get("limit") or default_limit)
+        cursor = str(args.get("cursor") or "")
+        start = int(base64.b64decode(cursor).decode().removeprefix("next:")) if cursor else 0
+        messages = copy.deepcopy(found[start : start + limit])
+        if not _truthy(args.get("include_all_metadata")):
+            for message in messages:
+                message.pop("metadata", None)
+        more = start + limit < len(found)
+        next_cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return {"messages": messages, "has_more": more, "response_metadata": {"next_cursor": next_cursor}}
 
     def _reaction_target(self, args: JSON) -> tuple[str, JSON]:
         channel = self._channel(args)

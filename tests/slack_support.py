@@ -1,8 +1,8 @@
 """Scenario-test support: the real bot served over HTTP on loopback, the fake Slack, and signed requests.
 
-Fixtures: `fake_slack` (a running FakeSlack), `bot` (the served bot wired to it and to real Redis). `BotClient`
-builds the payloads Slack would send: slash commands, and view submissions filled in from the very view the bot
-opened.
+Fixtures: `fake_slack` (a running FakeSlack), `bot` (the served bot wired to it and to real Redis); `served_bot` serves
+one with settings of the test's choosing. `BotClient` builds the payloads Slack would send: slash commands, and view
+submissions filled in from the very view the bot opened.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -307,6 +307,15 @@ def bot(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> Iterator[BotC
         app = build_app(services)
         with serving_in_thread(app, services) as url:
             yield BotClient(url, services, fake_slack)
+
+
+@contextmanager
+def served_bot(fake: FakeSlack, redis_url: str, prefix: str, **settings: Any) -> Iterator[BotClient]:
+    """A bot served over HTTP on loopback with these `settings` overrides, wired to `fake` and Redis at `redis_url`."""
+    with ExitStack() as stack:
+        services = stack.enter_context(open_services(bot_settings(fake, redis_url, prefix, **settings)))
+        url = stack.enter_context(serving_in_thread(build_app(services), services))
+        yield BotClient(url, services, fake)
 
 
 @contextmanager

@@ -248,6 +248,28 @@ def test_three_replicas_running_at_once_send_one_digest_per_channel(
     assert set(results) <= {Result.SENT, Result.BUSY, Result.ALREADY}
 
 
+def test_a_runner_waiting_out_a_429_keeps_its_lock_so_no_other_runner_sends_it_too(
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str
+) -> None:
+    with ExitStack() as stack:
+        first, second = (
+            stack.enter_context(digest_services(fake_slack, redis_url, key_prefix, digest_lock_seconds=1.0))
+            for _ in range(2)
+        )
+        seed(first, fake_slack, count=3)
+        # The first runner's summary waits 3 s, three lock lifetimes: only renewal keeps the second one out.
+        fake_slack.fail("chat.postMessage", status=429, retry_after=3)
+        reports = []
+        worker = threading.Thread(target=lambda: reports.append(first.digest.run_due(NOW)))
+        worker.start()
+        fake_slack.wait_for("chat.postMessage", 1)  # the 429: the first runner is now waiting
+        time.sleep(1.5)
+        assert second.digest.run_due(NOW).channels[(TEAM, CHANNEL)].result is Result.BUSY
+        worker.join(30)
+    assert reports[0].channels[(TEAM, CHANNEL)].result is Result.SENT
+    assert len(summaries(fake_slack)) == 1
+
+
 def _cli_env(fake: FakeSlack, redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOULD_FINETUNE_", "SLACK_"))}
     env.update(

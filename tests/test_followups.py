@@ -9,31 +9,24 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import build_app
-from bot.embedded_redis import find_redis_server
-from bot.runtime import open_services
 from bot.store import Trigger, WorkRef
 from tests.fakeslack import FakeSlack
+from tests.redis_support import OwnRedis
+from tests.redis_support import own_redis as own_redis  # noqa: PLC0414 - the fixture, shared with tests.test_reviews
 from tests.slack_support import (
     CHANNEL,
     TEAM,
     USER,
     BotClient,
-    bot_settings,
     message_ts,
     new_event_id,
-    serving_in_thread,
+    served_bot,
     thread_message,
 )
 
@@ -243,14 +236,6 @@ def test_an_event_delivered_four_times_is_answered_once(bot: BotClient, verdict:
     assert len(conversation.turns) == 1
 
 
-@contextmanager
-def served_bot(fake: FakeSlack, redis_url: str, prefix: str, **settings: Any) -> Iterator[BotClient]:
-    with ExitStack() as stack:
-        services = stack.enter_context(open_services(bot_settings(fake, redis_url, prefix, **settings)))
-        url = stack.enter_context(serving_in_thread(build_app(services), services))
-        yield BotClient(url, services, fake)
-
-
 def test_two_processes_sharing_redis_answer_a_redelivered_event_once(
     fake_slack: FakeSlack, redis_url: str, key_prefix: str
 ) -> None:
@@ -345,51 +330,6 @@ def test_an_answer_recorded_but_not_sent_is_sent_once_without_recomputing(
 
 
 # --- Redis trouble ---------------------------------------------------------------------------------------------------
-
-
-class OwnRedis:
-    """A redis-server of the test's own on a fixed loopback port, with an append-only file: it can be stopped,
-    frozen and started again at the same URL, as an external Redis would be."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
-        args += ["--appendonly", "yes", "--save", ""]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()  # SIGTERM: Redis flushes its append-only file and exits
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    """A Redis server of this test's own, so that it can be stopped and started."""
-    server = OwnRedis(tmp_path / "redis")
-    server.start()
-    yield server
-    if server.process is not None:
-        os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
 
 
 def test_redis_stopped_mid_conversation_gets_a_clear_message_and_no_500(

@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -514,3 +515,27 @@ def test_the_rereview_command_runs_from_the_command_line(
         decision = decision_of(bot, verdict)
         assert (decision.latest.trigger, decision.latest.by) == (Trigger.RE_REVIEW, REVIEWER)
         assert f"Re-reviewed by <@{REVIEWER}>" in texts(bot.replies(verdict))[1]
+
+
+def test_a_rereview_and_an_edit_done_in_slack_are_in_the_channels_activity_log(reviewing: BotClient) -> None:
+    """The weekly digest reads the activity log: versions recorded from a thread must be in it like any other."""
+    bot = reviewing
+    verdict = bot.decide()
+    assert bot.event(reaction(verdict, user=OTHER)).status == 200
+    bot.wait_replies(verdict, 2)
+    view = edit_form(bot, verdict)
+    assert bot.submit({**REQUIRED_ANSWERS, "n_stable_examples": "600"}, view=view, view_id="V0EDITLOG").status == 200
+    bot.wait_replies(verdict, 3)
+    decision = decision_of(bot, verdict)
+    rows = bot.services.store.activity_between(
+        workspace=TEAM, channel=CHANNEL, start=datetime(2000, 1, 1, tzinfo=UTC), end=datetime(2100, 1, 1, tzinfo=UTC)
+    )
+    assert [(r.decision, r.number, r.trigger, r.by) for r in rows] == [
+        (decision.id, 1, "submit", USER),
+        (decision.id, 2, "re-review", OTHER),
+        (decision.id, 3, "edit", USER),
+    ]
+    first, second, third = decision.versions
+    assert (rows[1].verdict_before, rows[1].step_before) == (first.verdict, first.next_step)
+    assert (rows[2].verdict, rows[2].next_step) == (third.verdict, third.next_step)
+    assert (rows[2].verdict_before, rows[2].step_before) == (second.verdict, second.next_step)

@@ -28,6 +28,8 @@ from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
 from bot.digest.schedule import Period, Schedule
 from bot.engine.ruleset import RuleSet
+from bot.heartbeat import Heartbeat
+from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
 from bot.store import DecisionStore
@@ -153,6 +155,7 @@ class DigestRunner:
         lock_ttl: timedelta = timedelta(minutes=2),
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.digests = digests
@@ -165,6 +168,7 @@ class DigestRunner:
         self.lock_ttl = lock_ttl
         self.stop = stop or threading.Event()
         self._sleep = sleep
+        self.metrics = metrics if metrics is not None else Metrics(process=False)
         self._last_post: dict[str, float] = {}
 
     def build(self, *, workspace: str, channel: str, period: Period) -> Digest:
@@ -199,6 +203,11 @@ class DigestRunner:
     def send(self, *, workspace: str, channel: str, period: Period, on_demand: bool = False) -> Sent:
         """Send one channel's digest for `period` unless it was sent or is being sent; `on_demand` is a digest asked
         for in the channel (no schedule line, and a quiet week posts nothing)."""
+        sent = self._claim_and_send(workspace=workspace, channel=channel, period=period, on_demand=on_demand)
+        self.metrics.digest(sent.result.value)
+        return sent
+
+    def _claim_and_send(self, *, workspace: str, channel: str, period: Period, on_demand: bool) -> Sent:
         try:
             claim = self.digests.claim(workspace=workspace, channel=channel, period=period.key, ttl=self.lock_ttl)
         except RedisError as exc:
@@ -225,25 +234,15 @@ class DigestRunner:
                 self.digests.finish(claim, Outcome.QUIET)
                 return Sent(Result.QUIET)
             messages = compose(self.renderer, digest, schedule=None if on_demand else self.schedule.describe())
-            for index, message in enumerate(messages):
-                if index < claim.posted:
-                    continue  # posted by a runner that stopped half-way
-                if self.stop.is_set():
-                    self.digests.release(claim)
-                    return Sent(Result.RETRY, ts=ts, error="stopped", messages=index)
-                self._pace(claim.channel)
-                if not self.digests.keep(claim, ttl=self.lock_ttl):
-                    log.warning("digest for %s:%s: the claim was taken over; stopping", claim.workspace, claim.channel)
-                    return Sent(Result.BUSY, ts=ts, messages=index)
-                arguments: dict[str, Any] = {"channel": claim.channel, **message}
-                if index > 0 and ts:
-                    arguments["thread_ts"] = ts
-                response = self.client.chat_postMessage(**arguments)
-                if index == 0:
-                    ts = str(response.get("ts"))
-                self.digests.keep(claim, ttl=self.lock_ttl, summary_ts=ts, posted=index + 1)
-            self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=NOW_COOLDOWN if on_demand else None)
-            return Sent(Result.SENT, ts=ts, messages=len(messages))
+            # The lock is renewed while posting, not only between posts: one post can wait out a 429's Retry-After
+            # three times, longer than the lock lives, and another runner must not take over from a live one.
+            renew = Heartbeat(
+                lambda: self.digests.keep(claim, ttl=self.lock_ttl),
+                interval=self.lock_ttl.total_seconds() / 3,
+                name=f"digest for {claim.workspace}:{claim.channel}",
+            )
+            with renew:
+                return self._post(claim, messages, ts=ts, on_demand=on_demand)
         except (SlackApiError, SlackClientError, OSError) as exc:
             code = error_code(exc)
             return self._give_up(claim, ts=ts, error=code, permanent=code in PERMANENT_ERRORS, on_demand=on_demand)
@@ -252,6 +251,33 @@ class DigestRunner:
             # without end: it counts as an attempt like any failure that may pass.
             log.exception("digest for %s:%s failed", claim.workspace, claim.channel)
             return self._give_up(claim, ts=ts, error="internal_error", permanent=False, on_demand=on_demand)
+
+    def _post(self, claim: DigestClaim, messages: list[dict[str, Any]], *, ts: str | None, on_demand: bool) -> Sent:
+        """Post the digest's messages not yet posted, recording progress after each; then mark it sent."""
+        for index, message in enumerate(messages):
+            if index < claim.posted:
+                continue  # posted by a runner that stopped half-way
+            if self.stop.is_set():
+                self.digests.release(claim)
+                return Sent(Result.RETRY, ts=ts, error="stopped", messages=index)
+            self._pace(claim.channel)
+            if not self.digests.keep(claim, ttl=self.lock_ttl):
+                log.warning("digest for %s:%s: the claim was taken over; stopping", claim.workspace, claim.channel)
+                return Sent(Result.BUSY, ts=ts, messages=index)
+            arguments: dict[str, Any] = {"channel": claim.channel, **message}
+            if index > 0 and ts:
+                arguments["thread_ts"] = ts
+            response = self.client.chat_postMessage(**arguments)
+            if index == 0:
+                ts = str(response.get("ts"))
+            if not self.digests.keep(claim, ttl=self.lock_ttl, summary_ts=ts, posted=index + 1):
+                log.warning(
+                    "digest for %s:%s: the claim was taken over while posting; stopping", claim.workspace, claim.channel
+                )
+                return Sent(Result.BUSY, ts=ts, messages=index + 1)
+        if not self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=NOW_COOLDOWN if on_demand else None):
+            log.warning("digest for %s:%s: sent, but the claim had been taken over", claim.workspace, claim.channel)
+        return Sent(Result.SENT, ts=ts, messages=len(messages) - claim.posted)
 
     def _give_up(self, claim: DigestClaim, *, ts: str | None, error: str, permanent: bool, on_demand: bool) -> Sent:
         """Leave a digest that failed: marked failed for the period when another try will not help (or this was the

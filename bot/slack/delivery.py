@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from bot.decisions import Decided
+from bot.engine.answers import Answers
+from bot.engine.ruleset import RuleSet
+from bot.engine.verdict import evaluate
+from bot.heartbeat import Heartbeat
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
-from bot.store import DecisionStore, Delivery, DeliveryStatus
+from bot.store import Claim, Decision, DecisionStore, Delivery, DeliveryStatus, ThreadStore, WorkRef
+from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
+
+
+# Slack message metadata on what the bot posts for a decision, so that a worker taking over an unfinished delivery
+# can see in the channel whether its predecessor had posted before it stopped.
+VERDICT_EVENT = "should_finetune_verdict"
+EXPLANATION_EVENT = "should_finetune_explanation"
+# How far back from the decision's creation a takeover looks for a verdict already posted (clocks differ a little).
+_LOOKBACK_SECONDS = 60
+_HISTORY_PAGES = 5
+# After this many tries the requester is told that the verdict could not be posted, and the work is dropped.
+MAX_ATTEMPTS = 3
+_GAVE_UP = "delivery_failed"
 
 
 def _post(client: WebClient, **message: object) -> tuple[str | None, str | None, str | None]:
@@ -27,51 +47,269 @@ def _post(client: WebClient, **message: object) -> tuple[str | None, str | None,
     return response.get("channel"), response.get("ts"), None
 
 
-def deliver_verdict(*, client: WebClient, renderer: Renderer, store: DecisionStore, decided: Decided) -> Delivery:
-    """Post the verdict and its explanation; record where it went, or why it could not go, on the decision."""
+def _metadata(event_type: str, decision_id: str) -> dict[str, Any]:
+    return {"event_type": event_type, "event_payload": {"decision_id": decision_id}}
+
+
+def _is_ours(message: object, event_type: str, decision_id: str) -> bool:
+    if not isinstance(message, dict):
+        return False
+    metadata = message.get("metadata")
+    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, dict) and payload.get("decision_id") == decision_id
+
+
+def finish_claim(threads: ThreadStore, claim: Claim) -> None:
+    """Mark claimed work done once its messages are out, insisting a little: work left unfinished would be done
+    again by the sweeper."""
+    error = ""
+    for delay in (0.0, 0.2, 0.5, 1.0):
+        time.sleep(delay)
+        try:
+            threads.finish(claim)
+            return
+        except RedisError as exc:
+            error = type(exc).__name__
+    log.error("%s in %s done but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
+
+
+def holding(threads: ThreadStore, claim: Claim) -> Heartbeat:
+    """A heartbeat that renews `claim`'s lease three times per lease while the work runs."""
+    return Heartbeat(
+        lambda: threads.extend(claim),
+        interval=threads.lease.total_seconds() / 3,
+        name=f"{claim.ref.key} in {claim.ref.channel}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictJob:
+    """Posting a new decision's verdict: claimed before the form closes, so it happens even if this replica stops."""
+
+    workspace: str
+    channel: str
+    decision: str
+
+    @property
+    def ref(self) -> WorkRef:
+        """The claim: one per decision."""
+        return WorkRef(self.workspace, self.channel, f"verdict.{self.decision}")
+
+    def payload(self) -> dict[str, Any]:
+        """What a worker taking the job over needs."""
+        return {"work": "verdict", "workspace": self.workspace, "channel": self.channel, "decision": self.decision}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> VerdictJob | None:
+        """The job in a claim's payload, or None if it is not a well-formed verdict job."""
+        fields = [payload.get(name) for name in ("workspace", "channel", "decision")]
+        if payload.get("work") != "verdict" or not all(isinstance(f, str) and SLACK_ID.fullmatch(f) for f in fields):
+            return None
+        return cls(*fields)  # type: ignore[arg-type]
+
+
+class Verdicts:
+    """Posts verdicts: the message in the channel, the explanation in its thread, or a DM saying why not.
+
+    Each verdict is claimed work (see `bot.store.threads`). The worker that claimed it posts it right after the
+    form closes; if that worker stops first, the sweeper of any replica takes the claim over once its lease runs
+    out and calls `resume`, which first looks in the channel for what its predecessor posted (by the messages'
+    metadata), so a verdict is posted once whichever replica finishes it.
+    """
+
+    def __init__(
+        self, *, client: WebClient, renderer: Renderer, store: DecisionStore, threads: ThreadStore, ruleset: RuleSet
+    ) -> None:
+        self.client = client
+        self.renderer = renderer
+        self.store = store
+        self.threads = threads
+        self.ruleset = ruleset
+
+    def deliver(self, *, claim: Claim, decided: Decided) -> Delivery | None:
+        """Post a decision just made (the claim's first holder), then mark the work done."""
+        try:
+            with holding(self.threads, claim):
+                delivery = deliver_verdict(
+                    client=self.client, renderer=self.renderer, store=self.store, decided=decided, recorded=False
+                )
+        except RedisError as exc:  # the message is out (or refused) but not recorded: the sweeper finishes it
+            log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, type(exc).__name__)
+            return None
+        finish_claim(self.threads, claim)
+        return delivery
+
+    def resume(self, claim: Claim) -> None:
+        """Finish a verdict whose first worker stopped: post what is missing, once, then mark the work done."""
+        job = VerdictJob.from_payload(claim.payload or {})
+        if job is None:
+            log.error("claim %s in %s has no usable verdict payload; dropped", claim.ref.key, claim.ref.channel)
+            finish_claim(self.threads, claim)
+            return
+        try:
+            decision = self.store.decision(workspace=job.workspace, channel=job.channel, decision_id=job.decision)
+            if decision is None:  # the form was answered with an error before the decision was stored
+                log.info("verdict %s: no such decision; nothing to post", job.decision)
+            elif claim.attempts > MAX_ATTEMPTS:
+                self._give_up(decision)
+            else:
+                with holding(self.threads, claim):
+                    self._resume(decision)
+        except RedisError as exc:  # the claim stays; its lease runs out and the sweeper tries again
+            log.error("verdict %s: Redis: %s; will retry", job.decision, type(exc).__name__)
+            return
+        finish_claim(self.threads, claim)
+
+    def _decided(self, decision: Decision) -> Decided:
+        return Decided(decision, evaluate(self.ruleset, Answers.model_validate(decision.latest.answers)))
+
+    def _resume(self, decision: Decision) -> None:
+        decided = self._decided(decision)
+        delivery = decision.delivery
+        if delivery.status is DeliveryStatus.FAILED:
+            return  # the requester was told already
+        if delivery.status is DeliveryStatus.PENDING:
+            ts = self._find(decision.channel, VERDICT_EVENT, decision, oldest=decision.created_at.timestamp())
+            if ts is None:
+                deliver_verdict(client=self.client, renderer=self.renderer, store=self.store, decided=decided)
+                return
+            log.warning("verdict %s was posted at %s before its worker stopped; recording it", decision.id, ts)
+            delivery = Delivery(status=DeliveryStatus.POSTED, channel=decision.channel, ts=ts, at=datetime.now(UTC))
+            self.store.record_delivery(
+                workspace=decision.workspace, channel=decision.channel, decision_id=decision.id, delivery=delivery
+            )
+        if delivery.channel and delivery.ts and self._find(delivery.channel, EXPLANATION_EVENT, decision, delivery.ts):
+            return
+        _explain(
+            self.client,
+            renderer=self.renderer,
+            store=self.store,
+            decided=decided,
+            delivery=delivery,
+            context=_context(decided),
+        )
+
+    def _find(
+        self,
+        channel: str,
+        event_type: str,
+        decision: Decision,
+        thread_ts: str | None = None,
+        *,
+        oldest: float | None = None,
+    ) -> str | None:
+        """The ts of the bot's message of `event_type` for `decision` in the channel (or in the thread at
+        `thread_ts`), or None; None too when Slack cannot be asked, so a message is rather posted twice than lost."""
+        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+        if thread_ts is not None:
+            method = self.client.conversations_replies
+            args["ts"] = thread_ts
+        else:
+            method = self.client.conversations_history
+            args["oldest"] = f"{(oldest or 0) - _LOOKBACK_SECONDS:.6f}"
+        try:
+            for _ in range(_HISTORY_PAGES):
+                response = method(**args)
+                for message in response.get("messages") or []:
+                    if _is_ours(message, event_type, decision.id):
+                        return str(message.get("ts"))
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not response.get("has_more") or not cursor:
+                    return None
+                args["cursor"] = cursor
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("cannot look for %s of %s in %s: %s", event_type, decision.id, channel, error_code(exc))
+        return None
+
+    def _give_up(self, decision: Decision) -> None:
+        if decision.delivery.status is not DeliveryStatus.PENDING:
+            return
+        log.error("verdict %s: giving up after %d attempts", decision.id, MAX_ATTEMPTS)
+        delivery = Delivery(status=DeliveryStatus.FAILED, error=_GAVE_UP, at=datetime.now(UTC))
+        decided = self._decided(decision)
+        _record(self.store, decided, delivery)
+        _tell_requester(self.client, self.renderer, decided, _GAVE_UP, _context(decided))
+
+
+def _context(decided: Decided) -> dict[str, Any]:
     decision = decided.decision
-    context = {
+    return {
         "report": decided.report,
         "step": decided.step,
         "decision": {"id": decision.id, "requester": decision.requester},
         "version": decision.latest.model_dump(mode="json"),
     }
-    channel, ts, error = _post(client, channel=decision.channel, **renderer.message("verdict", **context))
+
+
+def deliver_verdict(
+    *, client: WebClient, renderer: Renderer, store: DecisionStore, decided: Decided, recorded: bool = True
+) -> Delivery:
+    """Post the verdict and its explanation; record where it went, or why it could not go, on the decision.
+
+    With `recorded=False` a failure to record raises `RedisError` (the caller holds a claim that will retry);
+    otherwise it is logged."""
+    decision = decided.decision
+    context = _context(decided)
+    message = renderer.message("verdict", **context)
+    channel, ts, error = _post(
+        client, channel=decision.channel, metadata=_metadata(VERDICT_EVENT, decision.id), **message
+    )
     if error is not None:
         delivery = Delivery(status=DeliveryStatus.FAILED, error=error, at=datetime.now(UTC))
-        _record(store, decided, delivery)
+        _record(store, decided, delivery, strict=not recorded)
         log.warning("verdict %s not posted in %s: %s", decision.id, decision.channel, error)
         _tell_requester(client, renderer, decided, error, context)
         return delivery
-
     delivery = Delivery(status=DeliveryStatus.POSTED, channel=channel, ts=ts, at=datetime.now(UTC))
-    _record(store, decided, delivery)
-    _, explanation_ts, thread_error = _post(
-        client, channel=channel, thread_ts=ts, **renderer.message("explanation", **context)
-    )
-    if thread_error is not None:
-        log.warning("explanation of %s not posted in its thread: %s", decision.id, thread_error)
-    elif explanation_ts is not None:
-        try:  # a reaction on the explanation asks for a re-review too
-            store.record_explanation(
-                workspace=decision.workspace,
-                channel=decision.channel,
-                decision_id=decision.id,
-                delivery=delivery,
-                ts=explanation_ts,
-            )
-        except Exception:
-            log.exception("decision %s: explanation not recorded", decision.id)
+    _record(store, decided, delivery, strict=not recorded)
+    _explain(client, renderer=renderer, store=store, decided=decided, delivery=delivery, context=context)
     return delivery
 
 
-def _record(store: DecisionStore, decided: Decided, delivery: Delivery) -> None:
+def _explain(
+    client: WebClient,
+    *,
+    renderer: Renderer,
+    store: DecisionStore,
+    decided: Decided,
+    delivery: Delivery,
+    context: dict[str, Any],
+) -> None:
+    decision = decided.decision
+    message = renderer.message("explanation", **context)
+    metadata = _metadata(EXPLANATION_EVENT, decision.id)
+    _, explanation_ts, error = _post(
+        client, channel=delivery.channel, thread_ts=delivery.ts, metadata=metadata, **message
+    )
+    if error is not None:
+        log.warning("explanation of %s not posted in its thread: %s", decision.id, error)
+        return
+    if explanation_ts is None:
+        return
+    try:  # a reaction on the explanation asks for a re-review too
+        store.record_explanation(
+            workspace=decision.workspace,
+            channel=decision.channel,
+            decision_id=decision.id,
+            delivery=delivery,
+            ts=explanation_ts,
+        )
+    except Exception:
+        log.exception("decision %s: explanation not recorded", decision.id)
+
+
+def _record(store: DecisionStore, decided: Decided, delivery: Delivery, *, strict: bool = False) -> None:
     decision = decided.decision
     try:
         store.record_delivery(
             workspace=decision.workspace, channel=decision.channel, decision_id=decision.id, delivery=delivery
         )
-    except Exception:  # the message is out; a lost thread index must not hide that, so say so loudly
+    except Exception as exc:
+        if strict and isinstance(exc, RedisError):
+            raise
+        # the message is out; a lost thread index must not hide that, so say so loudly
         log.exception("decision %s: delivery %s not recorded", decision.id, delivery.status)
 
 

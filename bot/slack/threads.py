@@ -7,7 +7,6 @@ import logging
 import math
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -21,8 +20,9 @@ from bot.decisions import Decided
 from bot.engine.ruleset import RuleSet
 from bot.followups.conversation import Answer, answer_followup
 from bot.followups.parser import MAX_TEXT, Intent, parse_followup
+from bot.metrics import Metrics
 from bot.slack.api import error_code
-from bot.slack.delivery import respond
+from bot.slack.delivery import Verdicts, finish_claim, holding, respond
 from bot.slack.render import Renderer
 from bot.slack.reviews import Review, Reviews
 from bot.store import (
@@ -120,6 +120,8 @@ class FollowUps:
         client: WebClient,
         run_soon: Callable[..., object],
         reviews: Reviews,
+        verdicts: Verdicts,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
@@ -128,6 +130,8 @@ class FollowUps:
         self.client = client
         self.run_soon = run_soon
         self.reviews = reviews
+        self.verdicts = verdicts
+        self.metrics = metrics if metrics is not None else Metrics(process=False)
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
@@ -145,21 +149,27 @@ class FollowUps:
             claim = self.threads.claim(question.ref, event_id=event_id, payload=asdict(question))
         except RedisError as exc:
             log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, type(exc).__name__)
+            self.metrics.followup("unavailable")
             if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
                 self.run_soon(self._say, job=question, kind="unavailable")
             return
         if claim.held:
             self.run_soon(self.work, claim=claim)
         else:
+            self.metrics.followup("duplicate")
             log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
 
     # After the response: answer, record, send, finish.
 
     def work(self, *, claim: Claim) -> None:
-        """Do claimed work (a question, a re-review or an edit): answer and record it (unless a previous holder did),
-        send the reply, mark it done."""
+        """Do claimed work (a question, a re-review, an edit or a verdict's post): answer and record it (unless a
+        previous holder did), send the reply, mark it done."""
+        if (claim.payload or {}).get("work") == "verdict":
+            self.verdicts.resume(claim)
+            return
         if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
-            self._send(claim.outbox)
+            with holding(self.threads, claim):
+                self._send(claim.outbox)
             self._finish(claim)
             return
         job = _job(claim.payload or {})
@@ -167,36 +177,37 @@ class FollowUps:
             log.error("claim %s in %s has no usable payload; dropped", claim.ref.key, claim.ref.channel)
             self._finish(claim)
             return
+        question = isinstance(job, Question)
         try:
-            if claim.attempts > MAX_ATTEMPTS:
-                self._say(job=job, kind="failed", asked=job.text[:80] if isinstance(job, Question) else job.trigger)
-                outbox = None
-            else:
-                outbox = self._answer(claim, job)
+            with holding(self.threads, claim):
+                outbox, outcome = self._attempt(claim, job)
+                if outbox is not None:
+                    self._send(outbox)
         except ClaimLost:
             log.warning("%s in %s was taken over by another worker", claim.ref.key, claim.ref.channel)
             return
         except RedisError as exc:
             # Nothing was written: the claim stays, its lease runs out and the sweeper tries again.
             log.error("%s in %s: Redis: %s; will retry", claim.ref.key, claim.ref.channel, type(exc).__name__)
+            if question:
+                self.metrics.followup("retrying")
             if claim.attempts == 1:
                 self._say(job=job, kind="retrying")
             return
-        if outbox is not None:
-            self._send(outbox)
+        if question:
+            self.metrics.followup(outcome)
         self._finish(claim)
 
+    def _attempt(self, claim: Claim, job: Question | Review) -> tuple[dict[str, Any] | None, str]:
+        """The reply to send for `job` (recorded first), or None; and what became of it, for the metrics."""
+        if claim.attempts > MAX_ATTEMPTS:
+            self._say(job=job, kind="failed", asked=job.text[:80] if isinstance(job, Question) else job.trigger)
+            return None, "failed"
+        outbox = self._answer(claim, job)
+        return outbox, "answered" if outbox is not None else "silent"
+
     def _finish(self, claim: Claim) -> None:
-        # The reply is out; a claim left unfinished would be sent again by the sweeper, so insist a little.
-        error = ""
-        for delay in (0.0, 0.2, 0.5, 1.0):
-            time.sleep(delay)
-            try:
-                self.threads.finish(claim)
-                return
-            except RedisError as exc:
-                error = type(exc).__name__
-        log.error("%s in %s answered but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
+        finish_claim(self.threads, claim)
 
     def _answer(self, claim: Claim, job: Question | Review) -> dict[str, Any] | None:
         """Answer the job and record the answer with its outbox; the outbox, or None for silence."""
@@ -253,14 +264,13 @@ class FollowUps:
         return (decision, answer) if answer is not None else None
 
     def _outbox(self, job: Question | Review, decision: Decision, answer: Answer) -> dict[str, Any]:
-        """The Web API calls that deliver `answer`: the thread reply, and for a new version the verdict's update."""
+        """The Web API calls that deliver `answer`: the thread reply, and for a new version the verdict's update
+        (with the reply to send instead if the update fails, which must not say the message shows the new version);
+        and who asked, to be told if the reply cannot be posted."""
         renderer = self.renderer
-        reply = {
-            "channel": job.thread_channel,
-            "thread_ts": job.thread_ts,
-            **renderer.message("followup", kind=answer.kind, **answer.context),
-        }
-        update = None
+        where = {"channel": job.thread_channel, "thread_ts": job.thread_ts}
+        reply = {**where, **renderer.message("followup", kind=answer.kind, **answer.context)}
+        update = stale_reply = None
         if answer.verdict is not None and answer.version is not None and decision.delivery.ts is not None:
             decided = Decided(decision, answer.verdict)
             version = {
@@ -276,24 +286,39 @@ class FollowUps:
                 version=version,
             )
             update = {"channel": decision.delivery.channel or job.thread_channel, "ts": decision.delivery.ts, **message}
-        return {"reply": reply, "update": update}
+            stale = renderer.message("followup", kind=answer.kind, verdict_updated=False, **answer.context)
+            stale_reply = {**where, **stale}
+        return {"reply": reply, "update": update, "stale_reply": stale_reply, "asker": job.user}
 
     def _send(self, outbox: dict[str, Any]) -> None:
         client = self.client
+        reply = outbox["reply"]
         if outbox.get("update"):
             try:
                 client.chat_update(**outbox["update"])
             except (SlackApiError, SlackClientError, OSError) as exc:
                 log.warning("verdict message not updated: %s", error_code(exc))
+                reply = outbox.get("stale_reply") or reply
         try:
-            client.chat_postMessage(unfurl_links=False, unfurl_media=False, **outbox["reply"])
+            client.chat_postMessage(unfurl_links=False, unfurl_media=False, **reply)
         except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("follow-up reply not posted: %s", error_code(exc))
+            error = error_code(exc)
+            log.warning("follow-up reply not posted: %s", error)
+            if outbox.get("asker"):
+                self._tell_asker(reply, user=outbox["asker"], error=error)
+
+    def _tell_asker(self, reply: dict[str, Any], *, user: str, error: str) -> None:
+        """Say privately, in the thread, that the answer could not be posted: otherwise the person just waits."""
+        message = self.renderer.message("followup", kind="not-posted", error=error)
+        try:
+            self.client.chat_postEphemeral(channel=reply["channel"], user=user, thread_ts=reply["thread_ts"], **message)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.error("follow-up reply not posted, and %s not told either: %s", user, error_code(exc))
 
     def _say(self, *, job: Question | Review, kind: str, **context: Any) -> None:
         """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""
         message = self.renderer.message("followup", kind=kind, **context)
-        self._send({"reply": {"channel": job.thread_channel, "thread_ts": job.thread_ts, **message}})
+        self._send({"reply": {"channel": job.thread_channel, "thread_ts": job.thread_ts, **message}, "asker": job.user})
 
     # The sweeper: work claimed by a worker that died (or lost Redis) is taken over once its lease runs out.
 

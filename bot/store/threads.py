@@ -17,11 +17,28 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.store.base import StoreError, UtcDatetime, channel_key, check_client, check_id, check_prefix, check_ts
-from bot.store.decisions import DEFAULT_RETENTION, DecisionNotFound, NewVersion, Version, _stamp, _version_json
+from bot.store.activity import version_row
+from bot.store.base import (
+    RedisClient,
+    StoreError,
+    UtcDatetime,
+    channel_key,
+    check_client,
+    check_id,
+    check_prefix,
+    check_ts,
+)
+from bot.store.decisions import (
+    DEFAULT_RETENTION,
+    LOG_VERSION_LUA,
+    DecisionNotFound,
+    NewVersion,
+    Version,
+    _stamp,
+    _version_json,
+)
 
 __all__ = [
     "DEFAULT_CLAIM_TTL",
@@ -152,10 +169,25 @@ local rest = redis.call('HMGET', KEYS[1], 'payload', 'outbox', 'version')
 return {'retaken', attempts, deadline, rest[1], rest[2], rest[3]}
 """
 
-# KEYS: claim, conversation, decision, versions. ARGV: token, expected conversation revision, conversation JSON,
-# conversation TTL ms, outbox JSON, expected number of versions, version JSON ("" = none), retention ms.
+# KEYS: claim. ARGV: token, lease ms. Moves the lease deadline on while the claim is this worker's and not done;
+# returns the new deadline (ms), or 0.
+_EXTEND = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'state') == 'done' then
+  return 0
+end
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'lease', deadline)
+return deadline
+"""
+
+# KEYS: claim, conversation, decision, versions, the channel's activity log. ARGV: token, expected conversation
+# revision, conversation JSON, conversation TTL ms, outbox JSON, expected number of versions, version JSON ("" =
+# none), retention ms, the version's log row without its number, the version's time in epoch seconds.
 # Returns {'ok', version number or 0}, {'lost'}, {'conflict'} or {'gone'}.
-_RECORD = """
+_RECORD = (
+    LOG_VERSION_LUA
+    + """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'state') ~= 'claimed' then
   return {'lost'}
 end
@@ -165,15 +197,18 @@ local number = 0
 if ARGV[7] ~= '' then
   if redis.call('EXISTS', KEYS[3]) == 0 then return {'gone'} end
   if redis.call('LLEN', KEYS[4]) ~= tonumber(ARGV[6]) then return {'conflict'} end
+  local previous = redis.call('LINDEX', KEYS[4], -1)
   number = redis.call('RPUSH', KEYS[4], ARGV[7])
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
   redis.call('PEXPIRE', KEYS[4], ARGV[8])
+  log_version(KEYS[5], number, previous, ARGV[9], ARGV[10])
 end
 redis.call('HSET', KEYS[2], 'data', ARGV[3], 'revision', revision + 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[1], 'state', 'answered', 'outbox', ARGV[5], 'version', number)
 return {'ok', number}
 """
+)
 
 # KEYS: claim. ARGV: token. Marks the work done, keeping only what recognises a late redelivery; 0 if the claim was
 # lost. The hash is written anew rather than trimmed: once a long payload made Redis switch it to its large
@@ -199,7 +234,7 @@ class ThreadStore:
 
     def __init__(
         self,
-        redis: redis.Redis,
+        redis: RedisClient,
         *,
         prefix: str = "should-finetune",
         conversation_ttl: timedelta = DEFAULT_CONVERSATION_TTL,
@@ -221,6 +256,7 @@ class ThreadStore:
         self._claim = client.register_script(_CLAIM)
         self._record = client.register_script(_RECORD)
         self._finish = client.register_script(_FINISH)
+        self._extend = client.register_script(_EXTEND)
 
     # Keys
 
@@ -300,15 +336,19 @@ class ThreadStore:
         ref = claim.ref
         decision_key = f"{channel_key(self._prefix, ref.workspace, ref.channel)}:decision:"
         decision_key += check_id("decision", decision_id)
-        stamped = None
+        stamped, row, at = None, "", datetime.now(UTC)
         if version is not None:
-            stamped = _stamp(version, number=versions_seen + 1, at=datetime.now(UTC))
+            stamped = _stamp(version, number=versions_seen + 1, at=at)
+            row = version_row(
+                decision=decision_id, version=version.model_dump(mode="json"), requester=None, at=at.timestamp()
+            )
         reply = self._record(
             keys=[
                 self._work_key(ref),
                 self._conversation_key(ref.workspace, ref.channel, thread_ts),
                 decision_key,
                 f"{decision_key}:versions",
+                f"{channel_key(self._prefix, ref.workspace, ref.channel)}:activity",
             ],
             args=[
                 claim.token,
@@ -319,6 +359,8 @@ class ThreadStore:
                 versions_seen,
                 _version_json(stamped) if stamped is not None else "",
                 _ms(self.retention),
+                row,
+                repr(at.timestamp()),
             ],
         )
         outcome = reply[0]
@@ -346,6 +388,20 @@ class ThreadStore:
         if done:
             self._redis.zrem(self._pending_key, self._member(claim.ref))
         return done
+
+    def extend(self, claim: Claim) -> bool:
+        """Renew the claim's lease for another `lease` from now; False if it is no longer this worker's."""
+        deadline = int(self._extend(keys=[self._work_key(claim.ref)], args=[claim.token, _ms(self.lease)]))
+        if not deadline:
+            return False
+        # Outside the script: the pending set is in another Cluster slot (see `_take`).
+        self._redis.zadd(self._pending_key, {self._member(claim.ref): deadline}, xx=True)
+        return True
+
+    def work_state(self, ref: WorkRef) -> str | None:
+        """Where claimed work stands: "claimed", "answered" (recorded, maybe not sent), "done", or None if unknown."""
+        state = self._redis.hget(self._work_key(ref), "state")
+        return str(state) if state is not None else None
 
     def overdue(self, *, limit: int = 100) -> list[WorkRef]:
         """Claimed work whose lease ran out before it was finished, oldest first, for the sweeper to take over."""

@@ -10,11 +10,11 @@ from slack_bolt import Ack, App
 
 from bot.engine.answers import Answers
 from bot.services import Services
-from bot.slack.delivery import deliver_verdict
+from bot.slack.delivery import VerdictJob
 from bot.slack.forms import FormMetadata, parse_form
 from bot.slack.ids import COMMAND, BlockId, CallbackId
 from bot.slack.reviews import review_of
-from bot.store import Trigger
+from bot.store import Trigger, new_decision_id
 from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
@@ -43,22 +43,24 @@ def register(app: App, services: Services) -> None:
         if metadata.decision is not None:
             record_edit(ack, services, metadata, metadata.decision, result.answers, view_id=view.get("id"))
             return
+        # The verdict's post is claimed before the decision is stored: once the form closes, the post is on the
+        # durable work list, and another replica finishes it if this one stops.
+        job = VerdictJob(metadata.team, metadata.channel, new_decision_id())
         try:
+            claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
             decided = services.decisions.decide(
-                workspace=metadata.team, channel=metadata.channel, requester=metadata.user, answers=result.answers
+                workspace=job.workspace,
+                channel=job.channel,
+                requester=metadata.user,
+                answers=result.answers,
+                decision_id=job.decision,
             )
-        except RedisError as exc:
+        except RedisError as exc:  # a claim without a decision is dropped by whoever takes it over
             log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, type(exc).__name__)
             ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
             return
-        ack()  # closes the form; the decision is stored, so whatever happens to the post, it is not lost
-        services.run_soon(
-            deliver_verdict,
-            client=services.client,
-            renderer=services.renderer,
-            store=services.store,
-            decided=decided,
-        )
+        ack()  # closes the form; the decision is stored and its post claimed, so it is not lost
+        services.run_soon(services.verdicts.deliver, claim=claim, decided=decided)
 
 
 def record_edit(
