@@ -10,6 +10,7 @@ from bot.engine.answers import Answers
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import Verdict, evaluate
+from bot.metrics import Metrics
 from bot.store import Decision, DecisionStore, NewVersion, Trigger
 
 
@@ -52,17 +53,23 @@ def new_version(verdict: Verdict, *, by: str, trigger: Trigger) -> NewVersion:
 class DecisionService:
     """Decisions as the Slack layer needs them: evaluated, stored, then handed back for rendering."""
 
-    def __init__(self, *, store: DecisionStore, ruleset: RuleSet) -> None:
+    def __init__(self, *, store: DecisionStore, ruleset: RuleSet, metrics: Metrics | None = None) -> None:
         self.store = store
         self.ruleset = ruleset
+        self.metrics = metrics if metrics is not None else Metrics(process=False)
 
-    def decide(self, *, workspace: str, channel: str, requester: str, answers: Answers) -> Decided:
-        """Evaluate `answers` and store the decision; raises the store's error if it cannot be saved."""
+    def decide(
+        self, *, workspace: str, channel: str, requester: str, answers: Answers, decision_id: str | None = None
+    ) -> Decided:
+        """Evaluate `answers` and store the decision (under `decision_id` when given); raises the store's error if it
+        cannot be saved."""
         verdict = evaluate(self.ruleset, answers)
         decision = self.store.create_decision(
             workspace=workspace,
             channel=channel,
             requester=requester,
             version=new_version(verdict, by=requester, trigger=Trigger.SUBMIT),
+            decision_id=decision_id,
         )
+        self.metrics.decision(verdict.verdict.value, verdict.next_step.value)
         return Decided(decision, verdict)

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
 from bot.engine.ruleset import load_ruleset
+from bot.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import build_client
+from bot.slack.delivery import Verdicts
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
-from bot.store import DecisionStore, ThreadStore, connect_redis
+from bot.store import DecisionStore, RedisClient, ThreadStore, connect_redis
 from bot.store.digests import DigestStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,51 @@ def redacted(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
 
+def open_redis(settings: Settings, url: str | None, *, on_error: Callable[[str], None] | None = None) -> RedisClient:
+    """The client for the settings' Redis mode (`url`: REDIS_URL's value, or the embedded Redis's), once Redis
+    answers; a SettingsError naming the setting to fix otherwise."""
+    mode = settings.redis_mode
+    if mode == "sentinel":
+        sentinels = ", ".join(f"{host}:{port}" for host, port in settings.redis_sentinels)
+        where = f'the master of "{settings.redis_sentinel_service}" through the sentinels at {sentinels}'
+    else:
+        where = f"{'the Redis Cluster' if mode == 'cluster' else 'Redis'} at {redacted(url or '')}"
+    client = None
+    try:
+        client = connect_redis(
+            url,
+            mode=mode,
+            sentinels=settings.redis_sentinels,
+            sentinel_service=settings.redis_sentinel_service,
+            on_error=on_error,
+        )
+        client.ping()
+        if mode == "standalone" and _is_cluster_node(client):
+            raise SettingsError(
+                f"setting SHOULD_FINETUNE_REDIS_MODE: {where} is a node of a Redis Cluster: set "
+                "SHOULD_FINETUNE_REDIS_MODE=cluster"
+            )
+    except (RedisError, SettingsError) as exc:
+        if client is not None:
+            client.close()
+        if isinstance(exc, SettingsError):
+            raise
+        blame = "SHOULD_FINETUNE_REDIS_SENTINELS" if mode == "sentinel" else "REDIS_URL"
+        if isinstance(exc, AuthenticationError):  # the address was right, the password in REDIS_URL was not
+            blame = "REDIS_URL"
+        raise SettingsError(f"setting {blame}: cannot reach {where}: {exc}") from None
+    return client
+
+
+def _is_cluster_node(client: RedisClient) -> bool:
+    """Whether the server says it is a node of a Redis Cluster (a standalone client would meet MOVED errors there)."""
+    try:
+        info = client.info("cluster")
+    except ResponseError:  # INFO renamed or forbidden: nothing to learn
+        return False
+    return bool(isinstance(info, dict) and info.get("cluster_enabled"))
+
+
 @contextmanager
 def open_services(settings: Settings) -> Iterator[Services]:
     """Everything the listeners need, ready to serve; stopped again (worker threads drained first) on exit."""
@@ -42,18 +89,14 @@ def open_services(settings: Settings) -> Iterator[Services]:
     renderer = Renderer(settings.template_dirs, rereview_emoji=settings.rereview_emoji[0])
     renderer.check()
     with ExitStack() as stack:
-        if settings.redis_url is not None:
-            url = settings.redis_url.get_secret_value()
-        else:
+        url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+        if url is None and settings.redis_mode == "standalone":  # the settings refuse the other modes without Redis
             embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
             url = embedded.url
             log.info("using the embedded Redis in %s", settings.data_dir)
-        redis = connect_redis(url)
+        metrics = Metrics()
+        redis = open_redis(settings, url, on_error=metrics.redis_error)
         stack.callback(redis.close)
-        try:
-            redis.ping()
-        except RedisError as exc:
-            raise SettingsError(f"setting REDIS_URL: cannot reach Redis at {redacted(url)}: {exc}") from None
         retention = timedelta(days=settings.retention_days)
         store = DecisionStore(redis, prefix=settings.redis_prefix, retention=retention)
         threads = ThreadStore(
@@ -67,7 +110,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
         stack.callback(background.shutdown, wait=True)
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
-        client = build_client(settings)
+        client = build_client(settings, metrics=metrics)
         reviews = Reviews(
             store=store,
             threads=threads,
@@ -77,11 +120,13 @@ def open_services(settings: Settings) -> Iterator[Services]:
             reviewers=settings.reviewers,
             emoji=settings.rereview_emoji,
             cooldown=timedelta(seconds=settings.rereview_cooldown_seconds),
+            metrics=metrics,
         )
         reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
+        verdicts = Verdicts(client=client, renderer=renderer, store=store, threads=threads, ruleset=ruleset)
         services = Services(
             settings=settings,
-            decisions=DecisionService(store=store, ruleset=ruleset),
+            decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
             store=store,
             threads=threads,
             followups=FollowUps(
@@ -92,8 +137,11 @@ def open_services(settings: Settings) -> Iterator[Services]:
                 client=client,
                 run_soon=lambda function, **kwargs: services.run_soon(function, **kwargs),  # noqa: PLW0108 - not yet bound
                 reviews=reviews,
+                verdicts=verdicts,
+                metrics=metrics,
             ),
             reviews=reviews,
+            verdicts=verdicts,
             digest=DigestRunner(
                 store=store,
                 digests=DigestStore(redis, prefix=settings.redis_prefix),
@@ -104,12 +152,14 @@ def open_services(settings: Settings) -> Iterator[Services]:
                 quiet_weeks=settings.digest_quiet_weeks,
                 interval=settings.digest_post_interval_seconds,
                 lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
+                metrics=metrics,
             ),
             renderer=renderer,
             client=client,
-            trigger_client=build_client(settings, for_triggers=True),
+            trigger_client=build_client(settings, for_triggers=True, metrics=metrics),
             background=background,
             urgent=urgent,
+            metrics=metrics,
         )
         # Registered last, so it stops first: no work is taken over while the worker threads drain.
         services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))

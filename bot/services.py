@@ -6,6 +6,7 @@ deep-copies the context for lazy listeners, which would copy (or refuse to copy)
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +17,9 @@ from slack_sdk import WebClient
 
 from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
+from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack.delivery import Verdicts
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
@@ -36,6 +39,7 @@ class Services:
     threads: ThreadStore
     followups: FollowUps
     reviews: Reviews
+    verdicts: Verdicts
     digest: DigestRunner
     renderer: Renderer
     client: WebClient
@@ -44,19 +48,37 @@ class Services:
     # Work that must start within a trigger's 3 seconds gets threads of its own, so posts waiting out a 429
     # can never make a form open too late.
     urgent: ThreadPoolExecutor
+    metrics: Metrics
 
     def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
-        return self.background.submit(_logged, function, kwargs)
+        return self._submit(self.background, "background", function, kwargs)
 
     def run_now(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Like `run_soon`, on threads kept for work with a deadline (opening a form with a trigger_id)."""
-        return self.urgent.submit(_logged, function, kwargs)
+        return self._submit(self.urgent, "urgent", function, kwargs)
+
+    def _submit(
+        self, pool: ThreadPoolExecutor, name: str, function: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> Future[Any]:
+        # The work runs in a copy of the caller's context, so its log lines carry the request's id.
+        context = contextvars.copy_context()
+        self.metrics.work_started(name)
+        try:
+            return pool.submit(context.run, _logged, self.metrics, name, function, kwargs)
+        except BaseException:  # refused (the pool is shutting down): it will never finish
+            self.metrics.work_finished(name, failed=False)
+            raise
 
 
-def _logged(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _logged(metrics: Metrics, pool: str, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    failed = True
     try:
-        return function(**kwargs)
+        result = function(**kwargs)
+        failed = False
+        return result
     except Exception:
         log.exception("background work %s failed", getattr(function, "__name__", function))
         raise
+    finally:
+        metrics.work_finished(pool, failed=failed)

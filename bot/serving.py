@@ -1,23 +1,32 @@
-"""`should-finetune serve` (HTTP) and `should-finetune socket` (Socket Mode): run the bot until stopped."""
+"""`should-finetune serve` (HTTP) and `should-finetune socket` (Socket Mode): run the bot until stopped.
+
+Stopping `serve` (SIGTERM, or SIGINT): the listening socket closes at once, so new connections are refused; the
+requests already begun are answered (for at most `bot.server.DRAIN_SECONDS`); then the work acknowledged to Slack
+and still running or queued (posting a verdict, answering a follow-up, opening a form) finishes; then Redis closes
+and the process exits 0. A second signal stops waiting for the requests in progress (the process then exits 130,
+still after the acknowledged work); only SIGKILL abandons that work.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
 from slack_sdk.errors import SlackApiError
 
+from bot import logs
 from bot.app import build_app
 from bot.digest.scheduler import DigestScheduler
 from bot.runtime import open_services
-from bot.server import SlackWSGI, create_server
+from bot.server import SlackWSGI, create_server, serve_until
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import error_code
@@ -26,15 +35,33 @@ log = logging.getLogger(__name__)
 
 
 def configure_logging(settings: Settings) -> None:
-    """Plain lines on stderr at the configured level; tokens never reach a log line (they are SecretStr)."""
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Lines on stderr at the configured level, as JSON or text (SHOULD_FINETUNE_LOG_FORMAT), scrubbed of secrets."""
+    logs.configure(level=settings.log_level, fmt=settings.log_format, literals=logs.secrets_of(settings))
+    logging.captureWarnings(True)  # a library's warnings become log lines in the same format
+
+
+class _Stopper:
+    """SIGTERM and SIGINT: a graceful stop once the server runs (an immediate one before, or when sent twice)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.server: Any = None
+
+    def install(self) -> None:
+        """Handle SIGTERM and SIGINT from now on."""
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.server is None or self.stop.is_set():
+            raise KeyboardInterrupt  # unwinds serve(): acknowledged work drains, the embedded Redis stops cleanly
+        self.stop.set()
+        self.server.pull_trigger()  # wakes the server's loop now rather than at its next timeout
 
 
 def _stop_on_sigterm() -> None:
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt  # unwinds serve(): in-flight work drains, the embedded Redis shuts down cleanly
+        raise KeyboardInterrupt  # unwinds socket(): in-flight work drains, the embedded Redis shuts down cleanly
 
     signal.signal(signal.SIGTERM, stop)
 
@@ -63,9 +90,10 @@ def _digests(services: Services) -> Iterator[None]:
 
 
 def serve(settings: Settings, *, port: int | None = None, host: str | None = None) -> None:
-    """Serve `/slack/events`, `/healthz` and `/readyz` over HTTP until SIGINT or SIGTERM."""
+    """Serve `/slack/events`, `/healthz`, `/readyz` and `/metrics` over HTTP until SIGINT or SIGTERM."""
     settings.require("slack_bot_token", "slack_signing_secret")
-    _stop_on_sigterm()
+    stopper = _Stopper()
+    stopper.install()
     with open_services(settings) as services, _digests(services):
         app = _build(services, socket_mode=False)
         server = create_server(
@@ -75,11 +103,12 @@ def serve(settings: Settings, *, port: int | None = None, host: str | None = Non
             threads=settings.threads,
         )
         log.info("serving on http://%s:%s/slack/events", server.effective_host, server.effective_port)
-        try:
-            server.run()  # returns on SIGINT or SIGTERM
-        finally:
-            server.close()
-            log.info("stopping: finishing work in progress")
+        stopper.server = server
+        busy = serve_until(server, stopper.stop)  # returns after SIGTERM or SIGINT
+        if busy:
+            log.warning("stopped accepting; %d connections still busy were closed", busy)
+        log.info("stopped accepting; finishing the work acknowledged to Slack")
+    log.info("stopped")
 
 
 def socket(settings: Settings) -> None:

@@ -3,16 +3,29 @@
 Slack's answers decide the retries: a 429 waits for `Retry-After` (up to three times), a 5xx or a dropped
 connection is retried once. The client used with a `trigger_id` gets a short timeout and no rate-limit waits,
 because the trigger is dead three seconds after Slack sent it.
+
+With metrics, every request and every failed one (each retry included) is counted by method and error, by a retry
+handler placed first that looks at each answer and never asks for a retry itself.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.error import URLError
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    HttpRequest,
+    HttpResponse,
+    RateLimitErrorRetryHandler,
+    RetryHandler,
+    RetryState,
+)
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
+from bot.metrics import Metrics
 from bot.settings import Settings
 
 _ERROR_CODE = re.compile(r"[a-z0-9_.]{1,80}")
@@ -21,11 +34,12 @@ TRIGGER_TIMEOUT = 2
 RATE_LIMIT_RETRIES = 3
 
 
-def build_client(settings: Settings, *, for_triggers: bool = False) -> WebClient:
-    """A client for the bot token at `settings.slack_api_url`."""
+def build_client(settings: Settings, *, for_triggers: bool = False, metrics: Metrics | None = None) -> WebClient:
+    """A client for the bot token at `settings.slack_api_url`; with `metrics`, its requests and errors are counted."""
     settings.require("slack_bot_token")
     assert settings.slack_bot_token is not None
-    handlers: list[RetryHandler] = [ConnectionErrorRetryHandler(max_retry_count=1)]
+    handlers: list[RetryHandler] = [] if metrics is None else [CountingHandler(metrics)]
+    handlers.append(ConnectionErrorRetryHandler(max_retry_count=1))
     if not for_triggers:
         handlers += [
             RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
@@ -49,3 +63,53 @@ def error_code(exc: Exception) -> str:
             return error
         return f"http_{response.status_code}"
     return "connection_failed"
+
+
+class CountingHandler(RetryHandler):
+    """Counts each Web API answer (and each failure to get one) by method and error; never retries."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__(max_retry_count=0)
+        self.metrics = metrics
+
+    def can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        """Count the attempt; always False, so that the handlers after this one decide about retrying."""
+        method = api_method(request.url)
+        self.metrics.slack_api_request(method)
+        code = attempt_error(response, error)
+        if code is not None:
+            self.metrics.slack_api_error(method, code)
+        return False
+
+
+def api_method(url: str) -> str:
+    """The Web API method a request URL calls (`.../api/chat.postMessage?x=1` gives `chat.postMessage`)."""
+    return url.partition("?")[0].rpartition("/")[2]
+
+
+def attempt_error(response: HttpResponse | None, error: Exception | None) -> str | None:
+    """What went wrong with one attempt, as a metric label; None when Slack answered `ok`."""
+    if response is None:
+        reason = error.reason if isinstance(error, URLError) else error
+        return "timeout" if isinstance(reason, TimeoutError) else "connection_error"
+    if response.status_code == 429:
+        return "ratelimited"
+    body = response.body
+    if body is None and response.data and response.data[:1] == b"{":
+        try:
+            body = json.loads(response.data)
+        except ValueError:
+            body = None
+    code = body.get("error") if isinstance(body, dict) and body.get("ok") is False else None
+    if response.status_code >= 400:
+        return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else f"http_{response.status_code}"
+    if isinstance(code, str):
+        return code if _ERROR_CODE.fullmatch(code) else "unknown_error"
+    return None

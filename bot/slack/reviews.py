@@ -24,6 +24,7 @@ from bot.engine.rulediff import load_snapshot, snapshot
 from bot.engine.ruleset import RuleSet
 from bot.followups.conversation import Answer
 from bot.followups.review import review_answer
+from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, ThreadStore, Trigger, WorkRef
@@ -148,6 +149,7 @@ class Reviews:
         reviewers: list[str],
         emoji: list[str],
         cooldown: timedelta,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
@@ -157,6 +159,7 @@ class Reviews:
         self.reviewers = tuple(reviewers)
         self.emoji = frozenset(emoji)
         self.cooldown = cooldown
+        self.metrics = metrics if metrics is not None else Metrics(process=False)
         self.snapshot = snapshot(ruleset)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._snapshots: dict[str, dict[str, Any]] = {}
@@ -210,13 +213,16 @@ class Reviews:
         """Whether the cooldown lets this review go ahead (it always does for a retry of the same request)."""
         if not review.gated or self.cooldown <= timedelta(0):
             return True
-        return self.threads.hold_cooldown(
+        held = self.threads.hold_cooldown(
             workspace=review.workspace,
             channel=review.channel,
             name=f"rereview.{review.decision}.{review.user}",
             holder=review.key,
             ttl=self.cooldown,
         )
+        if not held:
+            self.metrics.rereview_cooldown()
+        return held
 
     def answer(self, review: Review, decision: Decision) -> Answer:
         """The re-review or edit of `decision`, evaluated under the rules loaded now."""
@@ -240,4 +246,5 @@ class Reviews:
         changed = diff["verdict_changed"] or diff["next_step_changed"]
         # A bulk re-review asks people to look only where the verdict moved; a person's request always does.
         answer.context["reviewers"] = self.mentions() if review.source != "command" or changed else []
+        self.metrics.rereview(trigger=review.trigger, source=review.source, changed=bool(changed))
         return answer
