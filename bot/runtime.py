@@ -106,7 +106,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
             conversation_ttl=timedelta(days=settings.conversation_idle_days),
             lease=timedelta(seconds=settings.work_lease_seconds),
         )
-        background = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="should-finetune")
+        background = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="should-finetune")
         stack.callback(background.shutdown, wait=True)
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
