@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_slack.py
 	$(BIN)/python benchmarks/bench_followups.py
 	$(BIN)/python benchmarks/bench_digest.py
+	$(BIN)/python benchmarks/bench_load.py
 
 serve: install
 	$(BIN)/should-finetune serve

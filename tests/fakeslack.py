@@ -412,6 +412,18 @@ class FakeSlack:
             self._messages[(channel, ts)] = message
             return ts
 
+    def drain(self) -> tuple[list[Call], list[str]]:
+        """The calls recorded since the last drain and the fake's own errors, forgotten with the messages posted;
+        faults, delays and channel states stay. For long runs, whose records would otherwise only grow. A call
+        answered meanwhile is in this drain or the next, never both or neither."""
+        with self._lock:
+            calls, self._calls = self._calls, []
+            self._arrivals.clear()
+            self._messages.clear()
+            errors = list(self.errors)
+            self.errors.clear()
+        return calls, errors
+
     def reset(self) -> None:
         """Forget calls, faults, delays, messages, ephemerals, views, triggers and channel states."""
         self._clear_state()
