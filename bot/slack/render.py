@@ -1,7 +1,9 @@
 """Messages and views from the Jinja templates in `templates/slack/`, escaped for mrkdwn and fitted to Slack's limits.
 
 Templates write JSON. Every value goes in through `tojson`; every piece of text that is not the template's own
-markup goes through `mrkdwn` first, so `<!channel>` typed into the form is shown, never sent as a ping.
+markup goes through `mrkdwn` first, so `<!channel>` typed into the form is shown, never sent as a ping. Every mrkdwn
+text object is sent `verbatim`, so that Slack does not turn a typed `@channel`, `#general` or bare URL into a mention
+or a link either ("automatic parsing", on by default in blocks); the markup the templates write is still read.
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ def mrkdwn_link(url: object, label: object | None = None) -> str:
     return f"<{text}|{shown}>"
 
 
+def verbatim(data: Any) -> Any:
+    """`data` (a message or a view) with every mrkdwn text object marked `verbatim`, changed in place and returned."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "mrkdwn" and isinstance(item.get("text"), str):
+                item["verbatim"] = True
+            stack.extend(value for value in item.values() if isinstance(value, dict | list))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
+
+
 @functools.lru_cache(maxsize=1024)  # a digest mentions the same few people thousands of times
 def mention(user: object) -> str:
     """A member id as a mention; the bulk command by name; anything else as escaped text."""
@@ -67,6 +83,7 @@ class Renderer:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise TypeError(f"template slack/{name}.json.j2 must produce a JSON object")
+        verbatim(data)
         return data
 
     def message(self, name: str, **context: Any) -> dict[str, Any]:
