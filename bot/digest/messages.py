@@ -181,12 +181,17 @@ def _details(renderer: Renderer, kind: str, lines: list[str]) -> list[dict[str, 
     return messages
 
 
+def _text(text: str) -> dict[str, Any]:
+    # verbatim, as for every rendered message (see bot.slack.render): a typed @channel stays text
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _detail(heading: str, lines: list[str], hint: str | None) -> dict[str, Any]:
     sections = [lines[i : i + SECTION_LINES] for i in range(0, len(lines), SECTION_LINES)]
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": (f"{heading}\n" if i == 0 else "") + "\n".join(group)}}
+        {"type": "section", "text": _text((f"{heading}\n" if i == 0 else "") + "\n".join(group))}
         for i, group in enumerate(sections)
     ]
     if hint is not None:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]})
+        blocks.append({"type": "context", "elements": [_text(hint)]})
     return {"text": heading, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}

@@ -9,6 +9,14 @@ from enum import StrEnum
 COMMAND = "/should-finetune"
 
 
+def is_trigger_id(value: object) -> bool:
+    """Whether `value` can be a `trigger_id` (Slack's look like `132456.7890123.abcdef`): a short, non-empty token.
+    Anything else would only get `invalid_arguments` from `views.open`, after the person waited for it."""
+    return (
+        isinstance(value, str) and 0 < len(value) <= 255 and value.isprintable() and not any(c.isspace() for c in value)
+    )
+
+
 class CallbackId(StrEnum):
     """`callback_id` of each modal."""
 

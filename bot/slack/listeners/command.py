@@ -20,7 +20,7 @@ from bot.slack.delivery import respond
 from bot.slack.digest import ACTIONS as DIGEST_ACTIONS
 from bot.slack.digest import digest_command
 from bot.slack.forms import FormMetadata, form_initial
-from bot.slack.ids import COMMAND
+from bot.slack.ids import COMMAND, is_trigger_id
 from bot.store import Decision
 from bot.store.base import SLACK_ID
 
@@ -99,7 +99,7 @@ def register(app: App, services: Services) -> None:
             )
         except ValidationError:
             metadata = None
-        if metadata is None or not isinstance(trigger_id, str):
+        if metadata is None or not is_trigger_id(trigger_id):
             ack(text=INCOMPLETE)
             return
         ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds

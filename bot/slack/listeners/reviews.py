@@ -14,7 +14,7 @@ from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, form_initial
-from bot.slack.ids import ActionId
+from bot.slack.ids import ActionId, is_trigger_id
 from bot.slack.reviews import reaction_from, review_of
 from bot.store import Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -73,7 +73,7 @@ def register(app: App, services: Services) -> None:
         ack()
         clicked = _clicked(body)
         trigger_id = body.get("trigger_id")
-        if clicked is not None and isinstance(trigger_id, str):
+        if clicked is not None and is_trigger_id(trigger_id):
             services.run_now(open_edit_form, services=services, trigger_id=trigger_id, **clicked)
         else:
             _incomplete(services, body)
