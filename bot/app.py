@@ -11,6 +11,15 @@ from bot.services import Services
 from bot.slack.listeners import command, messages, reviews, submission, threads
 
 log = logging.getLogger(__name__)
+bolt_log = logging.getLogger("bot.bolt")
+
+
+class _TokenFromTheEnvironment(logging.Filter):
+    """Drops Bolt's start-up warning that the `client` given wins over `SLACK_BOT_TOKEN`, which Bolt reads from the
+    environment on its own: the client is built from that same token, so the warning only alarms operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
 
 
 def build_app(services: Services, *, socket_mode: bool = False) -> App:
@@ -20,13 +29,15 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     soon as `ack()` has run instead of after Bolt's 10 ms polling loop; slow work goes to `services.run_soon`.
     """
     settings = services.settings
+    if not any(isinstance(f, _TokenFromTheEnvironment) for f in bolt_log.filters):
+        bolt_log.addFilter(_TokenFromTheEnvironment())
     app = App(
         client=services.client,
         signing_secret=None if socket_mode else settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
         request_verification_enabled=not socket_mode,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_log,
     )
     command.register(app, services)
     submission.register(app, services)

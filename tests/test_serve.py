@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from bot.app import build_app
 from bot.embedded_redis import EmbeddedRedis
 from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
+from bot.runtime import open_services
 from bot.settings import SettingsError, load_settings
 from bot.store import DecisionStore, connect_redis
 from tests.fakeslack import FakeSlack
@@ -27,6 +30,7 @@ from tests.slack_support import (
     SIGNING_SECRET,
     TEAM,
     BotClient,
+    bot_settings,
     http,
 )
 
@@ -382,3 +386,17 @@ def test_socket_mode_end_to_end_opens_the_form_and_acknowledges(tmp_path: Path, 
     assert process.returncode == 0, output.decode()
     assert app_token.encode() not in output
     assert BOT_TOKEN.encode() not in output
+
+
+def test_starting_with_the_token_in_the_environment_logs_no_warning(
+    fake_slack: FakeSlack,
+    redis_url: str,
+    key_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client given wins; as configured, that is no news."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    with caplog.at_level(logging.WARNING), open_services(bot_settings(fake_slack, redis_url, key_prefix)) as services:
+        build_app(services)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
