@@ -241,11 +241,10 @@ def _command(draw: st.DrawFn, world: World, poison: bool) -> Payload:
         "api_app_id": "A0FAKE",
         "is_enterprise_install": "false",
         "response_url": world.response_url,
-        # Never empty: see test_security_fuzz's test of an empty trigger_id.
-        "trigger_id": draw(st.one_of(st.builds(world.new_trigger_id), st.text(min_size=1, max_size=20))),
+        "trigger_id": draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20))),
     }
     poisoned, duplicate = None, None
-    protected: set[tuple[Any, ...]] = {("command",), ("trigger_id",)}
+    protected: set[tuple[Any, ...]] = {("command",)}
     if poison:
         # Every path of the command (form, history, digest) needs the workspace and the channel.
         bad = st.sampled_from([_DELETE, "", "t0fake", "T0FAKE!", "<!here>", "T" * 65, "T0 FAKE"])
@@ -351,7 +350,7 @@ def _block_actions(action_id: str) -> Callable[..., st.SearchStrategy[Payload]]:
             "api_app_id": "A0FAKE",
             "token": "legacy-unused",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
-            "trigger_id": draw(st.one_of(st.builds(world.new_trigger_id), st.text(min_size=1, max_size=20))),
+            "trigger_id": draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20))),
             "channel": {"id": channel, "name": "decisions"},
             "message": {"type": "message", "ts": ts, "user": world.bot_user, "bot_id": "B0BOT", "text": "verdict"},
             "response_url": world.response_url,
@@ -367,7 +366,7 @@ def _block_actions(action_id: str) -> Callable[..., st.SearchStrategy[Payload]]:
             ],
         }
         poisoned = None
-        protected: set[tuple[Any, ...]] = {("actions", 0, "action_id"), ("actions",), ("actions", 0), ("trigger_id",)}
+        protected: set[tuple[Any, ...]] = {("actions", 0, "action_id"), ("actions",), ("actions", 0)}
         if poison:
             choices = [
                 (("team", "id"), bad_ids),
