@@ -1264,7 +1264,12 @@ def report(info: Mapping[str, Any], settings: Mapping[str, Any], results: Mappin
         f"{' and '.join(f'{r:g}' for r in settings['command_rates'])} per second for {settings['command_seconds']:g} "
         f"s each. A {settings['warmup']:g} s warm-up at every server first. The fake Slack answers every Web API "
         f"call after {settings['delay_ms']:g} ms. {settings['workers']} sender threads sharing keep-alive "
-        f"connections (a pool per server of at most {CONNECTIONS_PER_SERVER}). Redis: {settings['redis']}.",
+        f"connections (a pool per server of at most {CONNECTIONS_PER_SERVER}). Redis: {settings['redis']}."
+        + (
+            f" Extra bot settings: {', '.join(f'`{s}`' for s in settings['bot_setting'])}."
+            if settings["bot_setting"]
+            else ""
+        ),
         "",
         f"**Layout:** {settings['layout']}",
         "",
@@ -1345,6 +1350,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_DRAIN_TIMEOUT,
         help="seconds to wait for the bot's replies and forms after the last request",
     )
+    parser.add_argument(
+        "--bot-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra setting for the bot replicas, e.g. SHOULD_FINETUNE_WORKER_THREADS=8 (repeatable)",
+    )
     parser.add_argument("--log-dir", type=Path, help="keep the bot replicas' logs here (default: deleted)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)
@@ -1372,6 +1384,7 @@ def run_benchmark(
         stack.callback(bare.stop)
         bares.append(bare)
     environment = replica_environment(api_url, redis_url, prefix, args.threads, workdir / "data")
+    environment.update(setting.split("=", 1) for setting in args.bot_setting)
     replicas: list[Replica] = []
     for n in range(args.replicas):
         replica = Replica(f"bot-{n + 1}", workdir, environment)

@@ -424,6 +424,13 @@ class FakeSlack:
             self.errors.clear()
         return calls, errors
 
+    def forget_calls(self) -> None:
+        """Forget the calls recorded so far; messages, views, faults and delays stay. For tests that send thousands
+        of requests to one world and look only at each request's own calls."""
+        with self._lock:
+            self._calls.clear()
+            self._arrivals.clear()
+
     def reset(self) -> None:
         """Forget calls, faults, delays, messages, ephemerals, views, triggers and channel states."""
         self._clear_state()
