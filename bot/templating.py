@@ -17,6 +17,9 @@ def build_environment(directories: Sequence[Path]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Read once: a template is checked at start-up and a change takes a restart, like the rules. Rechecking
+        # the file's time on every message cost a system call per render.
+        auto_reload=False,
     )
     env.filters["yesno"] = _show
     return env

@@ -22,6 +22,8 @@ from bot.store import (
     Decision,
     DecisionNotFound,
     DecisionStore,
+    Delivery,
+    DeliveryStatus,
     NewVersion,
     ThreadChanged,
     ThreadStore,
@@ -282,6 +284,30 @@ def test_claims_of_different_messages_are_independent(threads: ThreadStore) -> N
 
     assert [c.status for c in (one, other, elsewhere)] == [ClaimStatus.NEW] * 3
     assert len({one.token, other.token, elsewhere.token}) == 3
+
+
+def test_a_claim_made_only_in_a_verdict_thread_is_refused_elsewhere_and_writes_nothing(
+    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    decision = create(store)
+    posted = Delivery(status=DeliveryStatus.POSTED, channel=C, ts=THREAD)
+    store.record_delivery(workspace=T, channel=C, decision_id=decision.id, delivery=posted)
+    before = prefix_keys(redis_client, key_prefix)
+    other_thread = "1741000000.000900"
+
+    refused = threads.claim(message(), event_id="Ev1", payload=payload(), verdict_thread=other_thread)
+    elsewhere = threads.claim(message(channel="C0002"), event_id="Ev1", payload=payload(), verdict_thread=THREAD)
+
+    assert refused == Claim(ClaimStatus.NOT_A_VERDICT_THREAD, message())
+    assert elsewhere.status is ClaimStatus.NOT_A_VERDICT_THREAD
+    assert not elsewhere.held
+    assert prefix_keys(redis_client, key_prefix) == before
+    assert redis_client.zcard(f"{key_prefix}:work:pending") == 0
+
+    held = threads.claim(message(), event_id="Ev1", payload=payload(), verdict_thread=THREAD)
+    assert held.status is ClaimStatus.NEW
+    again = threads.claim(message(), event_id="Ev2", payload=payload(), verdict_thread=THREAD)
+    assert again.status is ClaimStatus.BUSY
 
 
 # Leases
@@ -694,6 +720,8 @@ def test_invalid_thread_ts_are_rejected_before_redis(offline: ThreadStore, bad: 
             outbox={},
             decision_id="D1",
         )
+    with pytest.raises(ValueError, match="invalid message ts"):
+        offline.claim(message(), event_id="Ev1", payload=payload(), verdict_thread=bad)
 
 
 @pytest.mark.parametrize("bad", ["", "c0001", "C0001:evil", "C0001}", "{C0001}", "C*", "C 1", "Ç1", "C" * 65])

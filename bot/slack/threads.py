@@ -28,6 +28,7 @@ from bot.slack.reviews import Review, Reviews
 from bot.store import (
     Claim,
     ClaimLost,
+    ClaimStatus,
     Decision,
     DecisionNotFound,
     DecisionStore,
@@ -142,11 +143,9 @@ class FollowUps:
         if parse_followup(question.text).intent is Intent.NOT_UNDERSTOOD and not question.mentioned:
             return  # chatter in the thread: no reply, and no need to look anything up
         try:
-            if not self.store.is_verdict_thread(
-                workspace=question.workspace, channel=question.channel, thread_ts=question.thread_ts
-            ):
-                return  # not a verdict thread
-            claim = self.threads.claim(question.ref, event_id=event_id, payload=asdict(question))
+            claim = self.threads.claim(
+                question.ref, event_id=event_id, payload=asdict(question), verdict_thread=question.thread_ts
+            )
         except RedisError as exc:
             log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, type(exc).__name__)
             self.metrics.followup("unavailable")
@@ -155,6 +154,8 @@ class FollowUps:
             return
         if claim.held:
             self.run_soon(self.work, claim=claim)
+        elif claim.status is ClaimStatus.NOT_A_VERDICT_THREAD:
+            return
         else:
             self.metrics.followup("duplicate")
             log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)

@@ -100,6 +100,7 @@ class ClaimStatus(StrEnum):
     BUSY = "busy"  # someone holds it now
     DONE = "done"  # finished already
     MISSING = "missing"  # nothing to take over (only when taking over, never when claiming)
+    NOT_A_VERDICT_THREAD = "not-a-verdict-thread"  # asked to claim only in a verdict's thread, and it is not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +141,12 @@ class ThreadChanged(StoreError):
 
 _WORK_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
-# KEYS: claim. ARGV: token, lease ms, claim TTL ms, event id, payload JSON ("" = take over only, never create).
+# KEYS: claim, the channel's verdict threads (hash). ARGV: token, lease ms, claim TTL ms, event id, payload JSON
+# ("" = take over only, never create), thread ts ("" = anywhere; else the thread must start at a verdict).
 # Returns {status, attempts, lease deadline ms, payload, outbox, version}. The server's clock decides leases, so
 # replicas with different clocks agree.
 _CLAIM = """
+if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[6]) == 0 then return {'not-a-verdict-thread'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = now + tonumber(ARGV[2])
@@ -287,19 +290,28 @@ class ThreadStore:
 
     # Claims
 
-    def claim(self, ref: WorkRef, *, event_id: str, payload: dict[str, Any]) -> Claim:
+    def claim(
+        self, ref: WorkRef, *, event_id: str, payload: dict[str, Any], verdict_thread: str | None = None
+    ) -> Claim:
         """Claim `ref` for this worker, atomically, before any side effect; `payload` is what a worker taking it
-        over later needs to do the work. Returns who has it: this worker (NEW, RETAKEN) or not (BUSY, DONE)."""
-        return self._take(ref, event_id=event_id, payload=json.dumps(payload, separators=(",", ":")))
+        over later needs to do the work. Returns who has it: this worker (NEW, RETAKEN) or not (BUSY, DONE).
+
+        With `verdict_thread`, only if the thread starting at that ts in `ref`'s channel is a verdict's (the
+        decision store's record of it), in the same round trip; else NOT_A_VERDICT_THREAD and nothing written."""
+        payload_json = json.dumps(payload, separators=(",", ":"))
+        return self._take(ref, event_id=event_id, payload=payload_json, thread=verdict_thread)
 
     def take_over(self, ref: WorkRef) -> Claim:
         """Take over work whose lease ran out (for the sweeper); never creates a claim."""
-        return self._take(ref, event_id="", payload="")
+        return self._take(ref, event_id="", payload="", thread=None)
 
-    def _take(self, ref: WorkRef, *, event_id: str, payload: str) -> Claim:
+    def _take(self, ref: WorkRef, *, event_id: str, payload: str, thread: str | None) -> Claim:
         key = self._work_key(ref)
+        threads = f"{channel_key(self._prefix, ref.workspace, ref.channel)}:threads"  # see DecisionStore
         token = secrets.token_hex(8)
-        reply = self._claim(keys=[key], args=[token, _ms(self.lease), _ms(self.claim_ttl), event_id, payload])
+        only_in = "" if thread is None else check_ts(thread)
+        args: list[str | int] = [token, _ms(self.lease), _ms(self.claim_ttl), event_id, payload, only_in]
+        reply = self._claim(keys=[key, threads], args=args)
         status = ClaimStatus(reply[0])
         if status not in {ClaimStatus.NEW, ClaimStatus.RETAKEN}:
             if status in {ClaimStatus.DONE, ClaimStatus.MISSING}:
