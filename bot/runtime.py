@@ -23,6 +23,7 @@ from bot.slack.delivery import Verdicts
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
+from bot.slots import ComputeSlots
 from bot.store import DecisionStore, RedisClient, ThreadStore, connect_redis
 from bot.store.digests import DigestStore
 
@@ -110,7 +111,8 @@ def open_services(settings: Settings) -> Iterator[Services]:
         stack.callback(background.shutdown, wait=True)
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
-        client = build_client(settings, metrics=metrics)
+        slots = ComputeSlots()
+        client = build_client(settings, metrics=metrics, slots=slots)
         reviews = Reviews(
             store=store,
             threads=threads,
@@ -160,6 +162,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
             background=background,
             urgent=urgent,
             metrics=metrics,
+            slots=slots,
         )
         # Registered last, so it stops first: no work is taken over while the worker threads drain.
         services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))

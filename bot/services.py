@@ -23,6 +23,7 @@ from bot.slack.delivery import Verdicts
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
+from bot.slots import ComputeSlots
 from bot.store import DecisionStore, ThreadStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Services:
     # can never make a form open too late.
     urgent: ThreadPoolExecutor
     metrics: Metrics
+    # Background work computes in one of these, and gives it back while it waits on Slack (see `bot.slots`).
+    slots: ComputeSlots
 
     def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
@@ -65,16 +68,23 @@ class Services:
         context = contextvars.copy_context()
         self.metrics.work_started(name)
         try:
-            return pool.submit(context.run, _logged, self.metrics, name, function, kwargs)
+            slots = self.slots if pool is self.background else None
+            return pool.submit(context.run, _logged, self.metrics, name, function, kwargs, slots)
         except BaseException:  # refused (the pool is shutting down): it will never finish
             self.metrics.work_finished(name, failed=False)
             raise
 
 
-def _logged(metrics: Metrics, pool: str, function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _logged(
+    metrics: Metrics, pool: str, function: Callable[..., Any], kwargs: dict[str, Any], slots: ComputeSlots | None
+) -> Any:
     failed = True
     try:
-        result = function(**kwargs)
+        if slots is None:
+            result = function(**kwargs)
+        else:
+            with slots.computing():
+                result = function(**kwargs)
         failed = False
         return result
     except Exception:

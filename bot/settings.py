@@ -80,10 +80,10 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # a server in a container listens on every interface
     port: int = Field(3000, ge=1, le=65535)
     threads: int = Field(16, ge=1, le=256)
-    # Threads for the work done after the response (answers, verdict posts). Few on purpose: that work is mostly
-    # Python, and every thread of it competes with the HTTP threads for the interpreter, so under load many of them
-    # would make the acknowledgements wait (measured in BENCHMARKS.md: p99 5.5 s with 16, 0.13 s with 4).
-    worker_threads: int = Field(4, ge=1, le=256)
+    # Threads for the work done after the response (answers, verdict posts): how many Web API calls can be in
+    # flight at once. Only two of them compute at a time (`bot.slots`), so more threads do not make the HTTP
+    # answers wait for the interpreter.
+    worker_threads: int = Field(16, ge=1, le=256)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     log_level: str = "INFO"
     # `json`: one JSON object per line (for a log collector); `text`: plain lines for a terminal.

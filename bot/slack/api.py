@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -27,6 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slots import ComputeSlots
 
 _ERROR_CODE = re.compile(r"[a-z0-9_.]{1,80}")
 POST_TIMEOUT = 10
@@ -34,8 +36,30 @@ TRIGGER_TIMEOUT = 2
 RATE_LIMIT_RETRIES = 3
 
 
-def build_client(settings: Settings, *, for_triggers: bool = False, metrics: Metrics | None = None) -> WebClient:
-    """A client for the bot token at `settings.slack_api_url`; with `metrics`, its requests and errors are counted."""
+class SlackClient(WebClient):
+    """A WebClient that gives back the calling thread's compute slot (`bot.slots`) while a call is in flight,
+    retries and their waits included."""
+
+    def __init__(self, *args: Any, slots: ComputeSlots | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = slots
+
+    def api_call(self, *args: Any, **kwargs: Any) -> Any:
+        if self.slots is None:
+            return super().api_call(*args, **kwargs)
+        with self.slots.waiting():
+            return super().api_call(*args, **kwargs)
+
+
+def build_client(
+    settings: Settings,
+    *,
+    for_triggers: bool = False,
+    metrics: Metrics | None = None,
+    slots: ComputeSlots | None = None,
+) -> WebClient:
+    """A client for the bot token at `settings.slack_api_url`; with `metrics`, its requests and errors are counted;
+    with `slots`, a thread computing in one gives it back during each call."""
     settings.require("slack_bot_token")
     assert settings.slack_bot_token is not None
     handlers: list[RetryHandler] = [] if metrics is None else [CountingHandler(metrics)]
@@ -45,11 +69,12 @@ def build_client(settings: Settings, *, for_triggers: bool = False, metrics: Met
             RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
             ServerErrorRetryHandler(max_retry_count=1),
         ]
-    return WebClient(
+    return SlackClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=TRIGGER_TIMEOUT if for_triggers else POST_TIMEOUT,
         retry_handlers=handlers,
+        slots=slots,
     )
 
 
