@@ -105,6 +105,13 @@ class Metrics:
         self._followups = Counter(
             PREFIX + "followups", "Questions in verdict threads, by outcome.", ["outcome"], registry=registry
         )
+        self._forms = Counter(
+            PREFIX + "forms",
+            "Forms asked for with a trigger_id, by outcome: opened, failed (Slack refused), too-late (not tried: the "
+            "trigger had all but expired).",
+            ["outcome"],
+            registry=registry,
+        )
         self._rereviews = Counter(
             PREFIX + "rereviews",
             "Re-reviews and edits evaluated, by trigger (re-review, edit), what asked (reaction, button, form, "
@@ -198,6 +205,10 @@ class Metrics:
     def followup(self, outcome: str) -> None:
         """A question in a verdict thread and what became of it (`answered`, `duplicate`, `failed`, ...)."""
         self._followups.labels(self._outcomes(outcome)).inc()
+
+    def form(self, outcome: str) -> None:
+        """A form asked for with a trigger_id: `opened`, `failed` or `too-late`."""
+        self._forms.labels(self._outcomes(outcome)).inc()
 
     def rereview(self, *, trigger: str, source: str, changed: bool) -> None:
         """A re-review or edit evaluated."""

@@ -4,6 +4,7 @@ controls its weekly digest; `help`."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +34,11 @@ SUBCOMMAND_WORDS = frozenset({"status", "settings", "config", "version", "list",
 INCOMPLETE = "Slack sent this command without its channel, user or trigger; please run it again."
 # How many of the channel's decisions `history` lists.
 HISTORY_LIMIT = 10
+# A trigger_id works for 3 seconds from when Slack sent the request. Once this long has passed since the request
+# reached the bot, views.open would most likely arrive too late (network, Slack's own answer time): under a load
+# the process cannot keep up with, trying anyway only makes the next forms late too. The person is asked to run
+# the command again instead.
+TRIGGER_BUDGET = 2.0
 
 
 def subcommand(text: str) -> tuple[str | None, bool]:
@@ -110,23 +116,56 @@ def register(app: App, services: Services) -> None:
             metadata=metadata,
             use_case=text,
             response_url=command.get("response_url"),
+            received=time.monotonic(),
         )
 
 
 def open_form(
-    *, services: Services, trigger_id: str, metadata: FormMetadata, use_case: str, response_url: object
+    *,
+    services: Services,
+    trigger_id: str,
+    metadata: FormMetadata,
+    use_case: str,
+    response_url: object,
+    received: float,
 ) -> None:
     """Open the decision form; if Slack refuses, tell the person through the command's response_url."""
     view = services.renderer.view(
         "form", metadata=metadata.dump(), facts=FACTS, initial=form_initial(use_case=use_case)
     )
+    open_view(
+        services,
+        trigger_id=trigger_id,
+        view=view,
+        received=received,
+        response_url=response_url,
+        who=f"{metadata.user} in {metadata.channel}",
+    )
+
+
+def open_view(
+    services: Services, *, trigger_id: str, view: Any, received: float, response_url: object, who: str
+) -> None:
+    """`views.open` with a trigger received at `received` (monotonic): unless the trigger has all but expired;
+    when it is not opened, the person is told through `response_url`."""
+    notice = services.renderer.message
+    late = time.monotonic() - received
+    if late > TRIGGER_BUDGET:
+        log.warning("form for %s not opened: %.1f s after the request, its trigger is about to expire", who, late)
+        services.metrics.form("too-late")
+        if isinstance(response_url, str):  # on another thread: this one is needed for the forms queued behind
+            services.run_soon(respond, response_url=response_url, message=notice("notice", kind="form-too-late"))
+        return
     try:
         services.trigger_client.views_open(trigger_id=trigger_id, view=view)
     except (SlackApiError, SlackClientError, OSError) as exc:
         error = error_code(exc)
-        log.warning("views.open failed for %s in %s: %s", metadata.user, metadata.channel, error)
+        log.warning("views.open failed for %s: %s", who, error)
+        services.metrics.form("failed")
         if isinstance(response_url, str):
-            respond(response_url, services.renderer.message("notice", kind="form-failed", error=error))
+            respond(response_url, notice("notice", kind="form-failed", error=error))
+        return
+    services.metrics.form("opened")
 
 
 def _is_id(value: object) -> bool:

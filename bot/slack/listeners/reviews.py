@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -15,6 +16,7 @@ from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import ActionId, is_trigger_id
+from bot.slack.listeners.command import open_view
 from bot.slack.reviews import reaction_from, review_of
 from bot.store import Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -74,7 +76,8 @@ def register(app: App, services: Services) -> None:
         clicked = _clicked(body)
         trigger_id = body.get("trigger_id")
         if clicked is not None and is_trigger_id(trigger_id):
-            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, **clicked)
+            received = time.monotonic()
+            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, received=received, **clicked)
         else:
             _incomplete(services, body)
 
@@ -152,6 +155,7 @@ def open_edit_form(
     ts: str,
     action_ts: str,
     response_url: str,
+    received: float,
 ) -> None:
     """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only."""
     del action_ts  # a form opened twice is harmless: only a submission records anything
@@ -178,9 +182,5 @@ def open_edit_form(
         initial=form_initial(Answers.model_validate(latest.answers)),
         editing={"number": latest.number},
     )
-    try:
-        services.trigger_client.views_open(trigger_id=trigger_id, view=view)
-    except (SlackApiError, SlackClientError, OSError) as exc:
-        error = error_code(exc)
-        log.warning("views.open for an edit failed for %s in %s: %s", user, channel, error)
-        respond(response_url, notice("notice", kind="form-failed", error=error))
+    who = f"{user} (an edit) in {channel}"
+    open_view(services, trigger_id=trigger_id, view=view, received=received, response_url=response_url, who=who)
