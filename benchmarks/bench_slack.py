@@ -110,6 +110,8 @@ USE_CASE = re.compile(r"\bbench \d{6}\b")
 # One call seen by the fake Slack, as sent between processes: plain tuples pickle without this module's classes.
 # (method, arrival time.time(), HTTP status, response ok, key, has thread_ts); key = trigger_id or use case.
 CallTuple = tuple[str, float, int, bool, str | None, bool]
+# A command's form not opened because its trigger was about to expire: the person was told to run it again.
+WEBHOOK_NOTICE = "webhook:too-late"
 
 
 # --- the server processes -----------------------------------------------------------------------------------
@@ -156,6 +158,11 @@ def _call_tuple(call: Any) -> CallTuple:
     elif call.method == "chat.postMessage":
         found = USE_CASE.search(str(call.args.get("text") or ""))
         key = found.group(0) if found else None
+    elif call.method.startswith("webhook/"):  # a command's response_url: its trigger id follows the first dot
+        name = call.method.split("/", 1)[1]
+        key = name.split(".", 1)[1] if "." in name else None
+        text = str(call.args.get("text") or "") if isinstance(call.args, dict) else ""
+        return (WEBHOOK_NOTICE if "too busy" in text else "webhook", call.at, call.status, True, key, False)
     ok = bool(call.response.get("ok")) if isinstance(call.response, dict) else False
     return (call.method, call.at, call.status, ok, key, bool(call.args.get("thread_ts")))
 
@@ -344,7 +351,8 @@ class Requests:
             "command": COMMAND,
             "text": f"bench command {n:06d}",
             "api_app_id": "A0FAKE",
-            "response_url": self.response_url,
+            # One response_url per command, so that a notice sent instead of the form tells which command it is for.
+            "response_url": f"{self.response_url}.{self.trigger_id(n)}",
             "trigger_id": self.trigger_id(n),
         }
         return self.trigger_id(n), urlencode(fields).encode()

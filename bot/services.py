@@ -19,7 +19,7 @@ from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.slack.delivery import Verdicts
+from bot.slack.delivery import Verdicts, respond
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
@@ -57,6 +57,10 @@ class Services:
         """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
         return self._submit(self.background, "background", function, kwargs)
 
+    def respond_soon(self, response_url: str, message: dict[str, object]) -> Future[Any]:
+        """Send `message` to `response_url` on a worker thread, without a compute slot: it is one HTTP call."""
+        return self._submit(self.background, "background", respond, {"response_url": response_url, "message": message})
+
     def run_now(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Like `run_soon`, on threads kept for work with a deadline (opening a form with a trigger_id)."""
         return self._submit(self.urgent, "urgent", function, kwargs)
@@ -68,7 +72,7 @@ class Services:
         context = contextvars.copy_context()
         self.metrics.work_started(name)
         try:
-            slots = self.slots if pool is self.background else None
+            slots = self.slots if pool is self.background and function is not respond else None
             return pool.submit(context.run, _logged, self.metrics, name, function, kwargs, slots)
         except BaseException:  # refused (the pool is shutting down): it will never finish
             self.metrics.work_finished(name, failed=False)

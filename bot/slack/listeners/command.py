@@ -154,7 +154,7 @@ def open_view(
         log.warning("form for %s not opened: %.1f s after the request, its trigger is about to expire", who, late)
         services.metrics.form("too-late")
         if isinstance(response_url, str):  # on another thread: this one is needed for the forms queued behind
-            services.run_soon(respond, response_url=response_url, message=notice("notice", kind="form-too-late"))
+            services.respond_soon(response_url, notice("notice", kind="form-too-late"))
         return
     try:
         services.trigger_client.views_open(trigger_id=trigger_id, view=view)
