@@ -111,7 +111,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
         stack.callback(background.shutdown, wait=True)
         urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
         stack.callback(urgent.shutdown, wait=True)
-        slots = ComputeSlots()
+        slots, urgent_slots = ComputeSlots(), ComputeSlots()
         client = build_client(settings, metrics=metrics, slots=slots)
         reviews = Reviews(
             store=store,
@@ -158,11 +158,12 @@ def open_services(settings: Settings) -> Iterator[Services]:
             ),
             renderer=renderer,
             client=client,
-            trigger_client=build_client(settings, for_triggers=True, metrics=metrics),
+            trigger_client=build_client(settings, for_triggers=True, metrics=metrics, slots=urgent_slots),
             background=background,
             urgent=urgent,
             metrics=metrics,
             slots=slots,
+            urgent_slots=urgent_slots,
         )
         # Registered last, so it stops first: no work is taken over while the worker threads drain.
         services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))

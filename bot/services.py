@@ -50,8 +50,10 @@ class Services:
     # can never make a form open too late.
     urgent: ThreadPoolExecutor
     metrics: Metrics
-    # Background work computes in one of these, and gives it back while it waits on Slack (see `bot.slots`).
+    # Background work computes in one of these, and gives it back while it waits on Slack (see `bot.slots`); work
+    # with a deadline has slots of its own, so that neither can hold the other up.
     slots: ComputeSlots
+    urgent_slots: ComputeSlots
 
     def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
@@ -72,7 +74,9 @@ class Services:
         context = contextvars.copy_context()
         self.metrics.work_started(name)
         try:
-            slots = self.slots if pool is self.background and function is not respond else None
+            slots: ComputeSlots | None = self.slots if pool is self.background else self.urgent_slots
+            if function is respond:  # one HTTP call, nothing to compute
+                slots = None
             return pool.submit(context.run, _logged, self.metrics, name, function, kwargs, slots)
         except BaseException:  # refused (the pool is shutting down): it will never finish
             self.metrics.work_finished(name, failed=False)
