@@ -27,7 +27,9 @@ go to the baseline (which has no side effects to count).
 on a worker thread, so its response time includes whatever that work costs the process. Reported: the HTTP response
 of the bot and of the baseline, their ratio, and command sent to `views.open` at Slack for the bot, waiting for every
 form (up to `--drain-timeout`) so that no backlog runs into the next phase, and counting those opened after the
-trigger's 3 seconds (real Slack would refuse them: `expired_trigger_id`).
+trigger's 3 seconds (real Slack would refuse them: `expired_trigger_id`). A command whose form the bot did not try
+because its trigger was about to expire (the bot's answer to more commands than it can open forms for) is counted
+apart: the person was told at the command's response_url (one per command here) to run it again.
 
 **Resident memory** (VmRSS and VmHWM from /proc) of every bot replica, the baselines, Redis and the fake Slack
 before the events phase and after the run. **CPU** (from /proc) of each process during each phase, of the whole
