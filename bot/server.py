@@ -140,6 +140,8 @@ def malformed(body: object) -> str | None:
     kind = body.get("type")
     if "command" in body and not _is_str(body["command"]):
         return "command is not a string"
+    if "view" in body and not isinstance(body["view"], dict):  # Bolt reads view.type of any payload that has one
+        return "view is not an object"
     if kind in {"view_submission", "view_closed"}:
         view = body.get("view")
         if not isinstance(view, dict) or not _is_str(view.get("type")) or not _is_str(view.get("callback_id")):

@@ -371,3 +371,21 @@ def test_an_empty_trigger_id_is_answered_as_incomplete_without_calling_views_ope
     assert bot.request(body, headers=bot.sign(body)).status == 200
     bot.drain()
     assert bot.fake.calls("views.open")[opened:] == []
+
+
+@pytest.mark.parametrize("kind", ["shortcut", "message_action", "view_submission", "block_actions", "no_such_type"])
+@pytest.mark.parametrize("view", [None, 5, "view", []])
+def test_a_payload_whose_view_is_not_an_object_is_refused_not_a_500(
+    quiet: tuple[InProcessBot, World], kind: str, view: object
+) -> None:
+    # Found at full size: Bolt's warning for an unhandled request read view.type of any payload with a `view`, and
+    # crashed on one that was not an object (a 500).
+    bot, _ = quiet
+    payload = {"type": kind, "view": view, "callback_id": "0", "actions": [{"action_id": "x"}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    before_calls, before = len(bot.calls()), bot.fingerprint()
+    answer = bot.request(body, headers=bot.sign(body))
+    bot.drain()
+    assert 400 <= answer.status < 500, answer
+    assert bot.calls()[before_calls:] == []
+    assert changed_keys(before, bot.fingerprint()) == []
