@@ -78,6 +78,8 @@ def misread_form(text: str, content_type: str | None) -> dict[str, str] | None:
 # claims its work once (keyed on the message or the reaction), so a copy of an event, replayed or redelivered, is
 # answered and changes nothing. Commands and interactions are never sent twice: a copy of one is a replay.
 _EVENTS_API = frozenset({"event_callback", "url_verification", "app_rate_limited"})
+# Payload types that go on to Bolt: the ones the bot has listeners for, and view_closed (checked by `malformed`).
+_ROUTED = _EVENTS_API | {"view_submission", "view_closed", "block_actions"}
 
 
 class ReplayGuard:
@@ -275,6 +277,12 @@ class SlackWSGI:
             # Bolt's matchers index into these shapes and would fail with a 500; Slack never sends them.
             log.warning("signed request refused: %s", problem)
             return _json("400 Bad Request", {"error": problem}, start_response)
+        kind = request.body.get("type")
+        if kind is not None and "command" not in request.body and kind not in _ROUTED:
+            # No listener takes it, and Bolt's path for unhandled requests reads fields of their own shapes (a 500 on
+            # a shortcut whose `actions` or `user` is null): answered as Bolt answers an unhandled request.
+            log.warning("signed request of a type the bot does not handle: %s", str(kind)[:40])
+            return _json("404 Not Found", {"error": "unhandled request"}, start_response)
         signature = str(headers["x-slack-signature"])
         if request.body.get("type") not in _EVENTS_API and not self.replays.first(
             signature, int(str(headers["x-slack-request-timestamp"]))

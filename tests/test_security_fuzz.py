@@ -389,3 +389,22 @@ def test_a_payload_whose_view_is_not_an_object_is_refused_not_a_500(
     assert 400 <= answer.status < 500, answer
     assert bot.calls()[before_calls:] == []
     assert changed_keys(before, bot.fingerprint()) == []
+
+
+@pytest.mark.parametrize("kind", ["shortcut", "message_action", "interactive_message", "dialog_submission", "x"])
+@pytest.mark.parametrize("field", ["actions", "event", "user", "team", "channel", "response_url", "container"])
+def test_a_payload_of_a_type_the_bot_does_not_handle_gets_a_4xx_whatever_its_fields(
+    quiet: tuple[InProcessBot, World], kind: str, field: str
+) -> None:
+    # Found at full size: `{"type": "shortcut", "actions": null, ...}` went through Bolt's unhandled-request path,
+    # which indexes into such fields, and was answered 500.
+    bot, _ = quiet
+    for value in (None, 5, "x", [], [None], {}):
+        body = urlencode({"payload": json.dumps({"type": kind, "callback_id": "0", field: value})}).encode()
+        before_calls, before = len(bot.calls()), bot.fingerprint()
+        answer = bot.request(body, headers=bot.sign(body))
+        bot.drain()
+        # 404 as Bolt answers an unhandled request; 400 when a field the bot reads first is unreadable.
+        assert answer.status in {400, 404}, (value, answer)
+        assert bot.calls()[before_calls:] == []
+        assert changed_keys(before, bot.fingerprint()) == []
