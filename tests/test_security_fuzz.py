@@ -392,7 +392,9 @@ def test_a_payload_whose_view_is_not_an_object_is_refused_not_a_500(
 
 
 @pytest.mark.parametrize("kind", ["shortcut", "message_action", "interactive_message", "dialog_submission", "x"])
-@pytest.mark.parametrize("field", ["actions", "event", "user", "team", "channel", "response_url", "container"])
+@pytest.mark.parametrize(
+    "field", ["actions", "event", "user", "team", "channel", "response_url", "container", "command"]
+)
 def test_a_payload_of_a_type_the_bot_does_not_handle_gets_a_4xx_whatever_its_fields(
     quiet: tuple[InProcessBot, World], kind: str, field: str
 ) -> None:
