@@ -284,7 +284,7 @@ class SlackWSGI:
             log.warning("signed request of a type the bot does not handle: %s", str(kind)[:40])
             return _json("404 Not Found", {"error": "unhandled request"}, start_response)
         signature = str(headers["x-slack-signature"])
-        if request.body.get("type") not in _EVENTS_API and not self.replays.first(
+        if kind not in _EVENTS_API and not self.replays.first(
             signature, int(str(headers["x-slack-request-timestamp"]))
         ):
             log.warning("refused a copy of a signed request already taken (a replay)")

@@ -57,26 +57,29 @@ class Services:
 
     def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Run `function` after the HTTP response, on the bot's worker threads; an exception is logged, not lost."""
-        return self._submit(self.background, "background", function, kwargs)
+        return self._submit(self.background, "background", function, kwargs, self.slots)
 
     def respond_soon(self, response_url: str, message: dict[str, object]) -> Future[Any]:
         """Send `message` to `response_url` on a worker thread, without a compute slot: it is one HTTP call."""
-        return self._submit(self.background, "background", respond, {"response_url": response_url, "message": message})
+        kwargs: dict[str, Any] = {"response_url": response_url, "message": message}
+        return self._submit(self.background, "background", respond, kwargs, None)
 
     def run_now(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Like `run_soon`, on threads kept for work with a deadline (opening a form with a trigger_id)."""
-        return self._submit(self.urgent, "urgent", function, kwargs)
+        return self._submit(self.urgent, "urgent", function, kwargs, self.urgent_slots)
 
     def _submit(
-        self, pool: ThreadPoolExecutor, name: str, function: Callable[..., Any], kwargs: dict[str, Any]
+        self,
+        pool: ThreadPoolExecutor,
+        name: str,
+        function: Callable[..., Any],
+        kwargs: dict[str, Any],
+        slots: ComputeSlots | None,
     ) -> Future[Any]:
         # The work runs in a copy of the caller's context, so its log lines carry the request's id.
         context = contextvars.copy_context()
         self.metrics.work_started(name)
         try:
-            slots: ComputeSlots | None = self.slots if pool is self.background else self.urgent_slots
-            if function is respond:  # one HTTP call, nothing to compute
-                slots = None
             return pool.submit(context.run, _logged, self.metrics, name, function, kwargs, slots)
         except BaseException:  # refused (the pool is shutting down): it will never finish
             self.metrics.work_finished(name, failed=False)
