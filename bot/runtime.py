@@ -155,6 +155,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
                 interval=settings.digest_post_interval_seconds,
                 lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
                 metrics=metrics,
+                slots=slots,
             ),
             renderer=renderer,
             client=client,

@@ -28,7 +28,7 @@ import redis
 
 from bot.cli import main
 from bot.decisions import new_version
-from bot.digest.runner import Result
+from bot.digest.runner import DigestRunner, Result
 from bot.digest.schedule import Schedule, parse_zone
 from bot.digest.scheduler import DigestScheduler
 from bot.engine.answers import Answers
@@ -36,6 +36,7 @@ from bot.engine.verdict import evaluate
 from bot.runtime import open_services
 from bot.services import Services
 from bot.slack import limits
+from bot.slots import ComputeSlots
 from bot.store import Decision, Delivery, DeliveryStatus, Trigger
 from tests.fakeslack import Call, FakeSlack
 from tests.slack_support import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, USER, BotClient, bot_settings
@@ -85,6 +86,14 @@ def seed(
         services.store.record_delivery(workspace=TEAM, channel=channel, decision_id=decision.id, delivery=delivery)
         made.append(decision)
     return made
+
+
+def verdict_ts(services: Services, decision: Decision) -> str:
+    """The ts of the decision's verdict message, as recorded."""
+    found = services.store.decision(workspace=TEAM, channel=decision.channel, decision_id=decision.id)
+    assert found is not None
+    assert found.delivery.ts is not None
+    return found.delivery.ts
 
 
 def rereview(services: Services, decision: Decision, *, at: datetime, verdict: str = "fine-tune") -> None:
@@ -473,38 +482,47 @@ def test_ten_thousand_decisions_make_a_summary_and_a_thread_every_message_within
 
 
 def test_preview_shows_the_digest_only_to_the_caller_and_posts_nothing(bot: BotClient) -> None:
-    bot.decide()
+    bot.services.digest.clock = lambda: NOW
+    seed(bot.services, bot.fake, start=NOW - timedelta(days=6))
+    seed(bot.services, bot.fake, start=NOW - timedelta(days=8), use_case="eight days ago")
     posted = len(bot.fake.calls("chat.postMessage"))
     assert bot.command("digest preview").status == 200
     [answer] = wait_webhooks(bot.fake, 1)
     assert answer["response_type"] == "ephemeral"
     assert "Preview: only you can see this" in json.dumps(answer)
     assert "*1 decision*" in json.dumps(answer)
+    assert "eight days ago" not in json.dumps(answer)
     time.sleep(0.2)
     assert len(bot.fake.calls("chat.postMessage")) == posted
 
 
 def test_now_posts_the_last_seven_days_once_and_says_so_to_a_second_caller(bot: BotClient) -> None:
-    verdict = bot.decide()
+    bot.services.digest.clock = lambda: NOW
+    [decision] = seed(bot.services, bot.fake, start=NOW - timedelta(days=6, hours=23))
+    seed(bot.services, bot.fake, start=NOW - timedelta(days=7, minutes=1), use_case="more than seven days ago")
+    verdict = verdict_ts(bot.services, decision)
     posted = len(bot.fake.calls("chat.postMessage"))
     assert bot.command("digest now").status == 200
     [digest] = bot.fake.wait_for("chat.postMessage", posted + 1)[posted:]
     assert digest.args["channel"] == CHANNEL
     assert not digest.args.get("thread_ts")
     assert "Decisions of the last seven days" in text_of(digest)
+    assert "*1 decision*" in text_of(digest)
+    assert "more than seven days ago" not in text_of(digest)
     assert f"p{verdict.replace('.', '')}" in json.dumps(digest.args)
     assert "Sent every" not in text_of(digest)
     assert bot.command("digest now", user="U0SECOND").status == 200
     [answer] = wait_webhooks(bot.fake, 1)
     assert "a moment ago" in answer["text"]
-    assert len(summaries(bot.fake)) == 2  # the verdict and the one digest
+    assert len(summaries(bot.fake)) == 1  # the one digest
 
 
 def test_now_in_a_quiet_channel_and_where_the_bot_is_not_a_member_answer_the_caller(bot: BotClient) -> None:
+    bot.services.digest.clock = lambda: NOW
     assert bot.command("digest now", channel="C0EMPTY").status == 200
     [answer] = wait_webhooks(bot.fake, 1)
     assert "Nothing to post" in answer["text"]
-    bot.decide()
+    seed(bot.services, bot.fake, start=NOW - timedelta(days=1))
     bot.fake.set_channel(CHANNEL, "not_in_channel")
     assert bot.command("digest now").status == 200
     [_, answer] = wait_webhooks(bot.fake, 2)
@@ -557,8 +575,9 @@ def wait_webhooks(fake: FakeSlack, count: int, timeout: float = 5.0) -> list[dic
 
 
 def test_the_scheduler_thread_sends_at_start_up_and_stops_promptly(services: Services, fake_slack: FakeSlack) -> None:
-    seed(services, fake_slack, start=datetime.now(UTC) - timedelta(days=8), count=1)
-    seed(services, fake_slack, start=services.digest.schedule.latest_due(datetime.now(UTC)).start, count=1)
+    services.digest.clock = lambda: NOW
+    seed(services, fake_slack, start=PERIOD.start - timedelta(days=1), count=1)
+    seed(services, fake_slack, start=PERIOD.start, count=1)
     scheduler = DigestScheduler(services.digest, tick=0.2)
     scheduler.start()
     try:
@@ -568,7 +587,35 @@ def test_the_scheduler_thread_sends_at_start_up_and_stops_promptly(services: Ser
         scheduler.stop()
     assert time.monotonic() - started < 2
     time.sleep(0.5)
-    assert len(summaries(fake_slack)) == 1
+    [summary] = summaries(fake_slack)
+    assert "*1 decision*" in text_of(summary)
+    assert services.digest.digests.done(workspace=TEAM, channel=CHANNEL, period=PERIOD.key) is not None
+
+
+def test_a_run_computes_in_a_slot_and_gives_it_back_while_it_paces_its_posts(
+    services: Services, fake_slack: FakeSlack
+) -> None:
+    seed(services, fake_slack, count=90)  # a summary and three thread messages: three pauses
+    slots = ComputeSlots(1)
+    paused: list[bool] = []
+    built: list[bool] = []
+    runner = DigestRunner(
+        store=services.store,
+        digests=services.digest.digests,
+        ruleset=services.decisions.ruleset,
+        renderer=services.renderer,
+        client=services.client,
+        schedule=services.digest.schedule,
+        interval=0.05,
+        sleep=lambda seconds: (paused.append(slots.holding()), time.sleep(seconds)),
+        slots=slots,
+    )
+    build = runner.build
+    runner.build = lambda **kwargs: (built.append(slots.holding()), build(**kwargs))[1]  # type: ignore[method-assign]
+    assert runner.run_due(NOW).channels[(TEAM, CHANNEL)].result is Result.SENT
+    assert built == [True]
+    assert paused == [False, False, False]
+    assert not slots.holding()
 
 
 def test_the_cli_sends_what_is_due_and_reports_each_channel(

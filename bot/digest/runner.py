@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,6 +33,7 @@ from bot.heartbeat import Heartbeat
 from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
+from bot.slots import ComputeSlots
 from bot.store import DecisionStore
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
 
@@ -156,6 +158,8 @@ class DigestRunner:
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] = time.sleep,
         metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        slots: ComputeSlots | None = None,
     ) -> None:
         self.store = store
         self.digests = digests
@@ -169,6 +173,11 @@ class DigestRunner:
         self.stop = stop or threading.Event()
         self._sleep = sleep
         self.metrics = metrics if metrics is not None else Metrics(process=False)
+        # What time it is (a digest asked for now covers the seven days before it); tests fix it.
+        self.clock = clock
+        # The bot process's compute slots (see `bot.slots`): a run computes in one and gives it back while it waits
+        # between two posts, as the Web API client gives it back during each call. None in the CLI.
+        self.slots = slots
         self._last_post: dict[str, float] = {}
 
     def build(self, *, workspace: str, channel: str, period: Period) -> Digest:
@@ -179,13 +188,15 @@ class DigestRunner:
 
     def run_due(self, now: datetime | None = None) -> RunReport:
         """Send the latest due period's digest to every channel that has not had it; an earlier miss is caught up."""
-        period = self.schedule.latest_due(now if now is not None else datetime.now(UTC))
+        period = self.schedule.latest_due(now if now is not None else self.clock())
         report = RunReport(period=period)
-        channels = self.digests.pending(self.store.channels_with_decisions(), period.key)
+        with self._computing():
+            channels = self.digests.pending(self.store.channels_with_decisions(), period.key)
         for workspace, channel in channels:
             if self.stop.is_set():
                 break
-            sent = self.send(workspace=workspace, channel=channel, period=period)
+            with self._computing():  # a slot per channel, so that other work gets its turn between two channels
+                sent = self.send(workspace=workspace, channel=channel, period=period)
             report.channels[(workspace, channel)] = sent
             if sent.result in {Result.SENT, Result.FAILED, Result.RETRY}:
                 log.log(
@@ -296,5 +307,22 @@ class DigestRunner:
         """Wait until `interval` has passed since the last post in `channel` (Slack allows about one a second)."""
         wait = self._last_post.get(channel, float("-inf")) + self.interval - time.monotonic()
         if wait > 0:
-            self._sleep(wait)
+            with self._waiting():
+                self._sleep(wait)
         self._last_post[channel] = time.monotonic()
+
+    @contextmanager
+    def _computing(self) -> Iterator[None]:
+        if self.slots is None:
+            yield
+        else:
+            with self.slots.computing():
+                yield
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        if self.slots is None:
+            yield
+        else:
+            with self.slots.waiting():
+                yield

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -28,7 +27,7 @@ def digest_command(
     """Do what `/should-finetune digest <action>` asks and answer through the command's response_url."""
     runner = services.digest
     schedule = runner.schedule
-    now = datetime.now(UTC)
+    now = runner.clock()
     upcoming = schedule.next_due(now)
     context: dict[str, Any] = {
         "user": user,
