@@ -209,6 +209,7 @@ def test_decisions_todays_rules_would_decide_differently_are_listed_with_a_hint(
         seed(
             services, fake_slack, count=1, examples=5, use_case="five examples", start=PERIOD.start + timedelta(days=1)
         )
+        seed(services, fake_slack, examples=30, use_case="three weeks ago", start=PERIOD.start - timedelta(days=21))
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     lower_few_examples_threshold(rules, 20)  # few-stable-examples now fires below 20, not 50
@@ -217,7 +218,10 @@ def test_decisions_todays_rules_would_decide_differently_are_listed_with_a_hint(
     [summary] = summaries(fake_slack)
     text = text_of(summary)
     assert "Today's rules would decide these differently" in text
-    assert text.count("under rule set 2026.11.0; now") == 2  # the two with 30 examples; 5 is still too few
+    # The three with 30 examples, one of them from an earlier week; 5 is still too few.
+    assert text.count("under rule set 2026.11.0; now") == 3
+    assert "three weeks ago" in text
+    assert "3 of this channel's decisions were decided under other rules" in text
     assert "React with :repeat: on a verdict" in text
 
 

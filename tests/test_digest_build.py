@@ -301,6 +301,32 @@ def test_drift_lists_decisions_the_loaded_rules_would_decide_differently(
     ]
 
 
+def test_drift_covers_the_channels_decisions_of_earlier_weeks_but_not_later_ones(
+    store: DecisionStore, rules: RuleSet, edited_rules: RuleSet
+) -> None:
+    earlier = decide(store, rules, at=START - 5 * WEEK, answers=FT_30, use_case="Five weeks before")
+    post(store, earlier, "1768830000.000100", to="D0A")  # its verdict went to a DM
+    unposted = decide(store, rules, at=START - 2 * WEEK, answers=FEW_30, use_case="Never posted")
+    this_week = decide(store, edited_rules, at=START + DAY, answers=FEW_30, use_case="This week")
+    later = decide(store, rules, at=END + DAY, answers=FT_30, use_case="After the period")
+    links = Links()
+
+    digest = build(store, edited_rules, links=links)
+
+    assert [d.id for d in digest.decisions] == [this_week.id]
+    assert [(d.id, d.use_case, d.link) for d in digest.drift] == [
+        (earlier.id, "Five weeks before", permalink("D0A", "1768830000.000100")),
+        (unposted.id, "Never posted", None),
+    ]
+    assert later.id not in {d.id for d in digest.drift}
+    # Under the bundled rules only the decision of this week, made under the edited ones, would come out differently.
+    assert [(d.id, d.now_next_step_title) for d in build(store, rules).drift] == [(this_week.id, "Few-shot prompting")]
+    # A quiet week posts nothing, so it lists no drift either.
+    quiet = build(store, edited_rules, period=Period(key="2026-W12", start=END + 2 * WEEK, end=END + 3 * WEEK))
+    assert quiet.quiet
+    assert quiet.drift == []
+
+
 def test_a_week_without_activity_is_quiet(store: DecisionStore, rules: RuleSet) -> None:
     digest = build_digest(store, rules, workspace=T, channel="C0EMPTY", period=PERIOD)
 

@@ -314,6 +314,76 @@ def test_channels_with_decisions_include_added_ones(store: DecisionStore) -> Non
         store.add_channel(workspace=T, channel="C0003}x")
 
 
+# The rules hash: which rule set decided each decision's latest version
+
+
+SHA_NEW = "cd" * 32
+
+
+def rules_key(prefix: str, channel: str = C) -> str:
+    return f"{prefix}:{{{T}:{channel}}}:rules"
+
+
+def test_stale_lists_the_decisions_whose_latest_version_other_rules_decided_oldest_first(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    old = [create(store, at=NOW - timedelta(days=40 - i)) for i in range(3)]  # weeks before any digest period
+    redone = create(store, at=NOW - timedelta(days=2))
+    store.append_version(workspace=T, channel=C, decision_id=redone.id, version=new_version(sha=SHA_NEW), now=NOW)
+    new = store.create_decision(workspace=T, channel=C, requester="U0REQ", version=new_version(sha=SHA_NEW), now=NOW)
+    back = create(store, at=NOW - timedelta(days=1))  # decided under the new rules, then again under the old
+    store.append_version(workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_NEW), now=NOW)
+    store.append_version(workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_OLD), now=NOW)
+
+    assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_NEW)] == [
+        *(d.id for d in old),
+        back.id,
+    ]
+    assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_OLD)] == [redone.id, new.id]
+    assert [len(d.versions) for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_OLD)] == [2, 1]
+    assert store.stale(workspace=T, channel="C0EMPTY", ruleset_sha256=SHA_OLD) == []
+    # A new channel's hash is complete from its first decision: no log to read.
+    assert redis_client.hget(rules_key(key_prefix), "~") == "1"
+    assert redis_client.hget(rules_key(key_prefix), new.id) == SHA_NEW[:16]
+
+
+def test_stale_drops_the_entries_of_decisions_past_their_retention(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    kept, gone = create(store), create(store, at=NOW + MICRO)
+    decision_key = f"{key_prefix}:{{{T}:{C}}}:decision:{gone.id}"
+    redis_client.delete(decision_key, f"{decision_key}:versions")  # as their expiry does
+
+    assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_NEW)] == [kept.id]
+    assert not redis_client.hexists(rules_key(key_prefix), gone.id)
+    assert redis_client.hexists(rules_key(key_prefix), kept.id)
+
+
+def test_a_channel_written_before_the_rules_hash_existed_gets_it_from_its_log(
+    store: DecisionStore, redis_client: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [create(store, at=NOW + i * MICRO) for i in range(12)]
+    for decision in made[::3]:
+        store.append_version(workspace=T, channel=C, decision_id=decision.id, version=new_version(sha=SHA_NEW))
+    expected = {d.id for i, d in enumerate(made) if i % 3}
+    redis_client.delete(rules_key(key_prefix))  # as an older version of the bot left it
+    # Written meanwhile, so newer than the log: kept as it is.
+    redis_client.hset(rules_key(key_prefix), made[1].id, SHA_NEW[:16])
+    expected.discard(made[1].id)
+
+    monkeypatch.setattr("bot.store.decisions._INDEX_CHUNK", 5)  # several overlapping reads of the log
+    monkeypatch.setattr("bot.store.decisions._INDEX_OVERLAP", 2)
+    found = store.stale(workspace=T, channel=C, ruleset_sha256=SHA_NEW)
+
+    assert {d.id for d in found} == expected
+    assert redis_client.hget(rules_key(key_prefix), "~") == "1"
+    assert redis_client.hlen(rules_key(key_prefix)) == 13
+    assert redis_client.pttl(rules_key(key_prefix)) > 0
+    # From now on the hash is read alone.
+    redis_client.delete(activity_key(key_prefix))
+    assert {d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_NEW)} == expected
+
+
 # DigestStore: settings
 
 

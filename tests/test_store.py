@@ -384,11 +384,12 @@ def test_key_layout_and_one_slot_per_channel(store: DecisionStore, redis_client:
         f"{channel}:decision:{created.id}:versions",
         f"{channel}:decisions",
         f"{channel}:activity",
+        f"{channel}:rules",
         f"{key_prefix}:{{{T}:D0001}}:threads",
         f"{key_prefix}:channels",
     }
     channel_keys = [key for key in prefix_keys(redis_client, key_prefix) if key.startswith(channel)]
-    assert len(channel_keys) == 4
+    assert len(channel_keys) == 5
     assert {key_slot(key.encode()) for key in channel_keys} == {key_slot(f"{T}:{C}".encode())}
     assert redis_client.smembers(f"{key_prefix}:channels") == {f"{T}:{C}"}
 

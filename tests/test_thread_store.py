@@ -501,6 +501,19 @@ def test_record_answer_appends_exactly_one_version_and_restarts_the_retention(
     assert threads.conversation(workspace=T, channel=C, thread_ts=THREAD).revision == 1
 
 
+def test_a_version_recorded_from_a_thread_says_which_rules_decided_the_decision_now(
+    threads: ThreadStore, store: DecisionStore
+) -> None:
+    decision, other = create(store), create(store)
+    claim = threads.claim(message(), event_id="Ev1", payload=payload())
+    newer = new_version(trigger=Trigger.FOLLOW_UP).model_copy(update={"ruleset_sha256": "cd" * 32})
+
+    record(threads, claim, decision_id=decision.id, version=newer, versions_seen=1)
+
+    assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256="cd" * 32)] == [other.id]
+    assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256="ab" * 32)] == [decision.id]
+
+
 @pytest.mark.parametrize("versions_seen", [0, 2])
 def test_record_answer_with_wrong_versions_seen_changes_nothing(
     threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str, versions_seen: int
@@ -684,6 +697,7 @@ def test_every_key_of_a_thread_is_in_its_channel_slot(
         *thread_keys,
         f"{channel}:decisions",
         f"{channel}:activity",
+        f"{channel}:rules",
         f"{key_prefix}:channels",
         f"{key_prefix}:work:pending",
     }

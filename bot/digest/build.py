@@ -2,8 +2,9 @@
 
 `build_digest` reads the period from the channel's activity log (one range query; see `bot.store.activity`) and
 returns a `Digest`: the decisions made, counted by verdict and next step; every later version written in the
-period (re-reviews, edits, changes in the thread) and whether it flipped the verdict; and the decisions whose latest
-verdict was reached under other rules and that the rules loaded now would decide differently.
+period (re-reviews, edits, changes in the thread) and whether it flipped the verdict; and the channel's decisions
+(of any week still kept) whose latest verdict was reached under other rules and that the rules loaded now would
+decide differently.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from bot.digest.schedule import Period
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
-from bot.store import Decision, DecisionStore
-from bot.store.activity import RULESET_CHARS, VersionRow
+from bot.store import Decision, DecisionStore, DeliveryStatus
+from bot.store.activity import VersionRow
 
 __all__ = ["BAR_WIDTH", "TREND_WEEKS", "Change", "Digest", "Drift", "Entry", "bar", "build_digest", "sparkline"]
 
@@ -148,7 +149,6 @@ def build_digest(
         if delivery.channel and delivery.ts:
             posted[decision] = (delivery.channel, delivery.ts)
     link = {decision: links(*where) for decision, where in posted.items()}
-    current = ruleset.sha256[:RULESET_CHARS]  # the log keeps a prefix
 
     entries = [
         Entry(
@@ -166,13 +166,17 @@ def build_digest(
         if row.number == 1 and (end := last[row.decision])
     ]
     changes = [_change(row, titles, link.get(row.decision)) for row in later]
-    stale = [decision for decision, row in last.items() if row.ruleset_sha256 != current]
     changes.sort(key=lambda change: (change.at, change.id, change.number))
-    drift = [
-        found
-        for decision in store.decisions(workspace=workspace, channel=channel, decision_ids=stale)
-        if (found := _drift(decision, ruleset, titles, link.get(decision.id))) is not None
-    ]
+    # Drift: any of the channel's kept decisions made before the period ended, not only the period's. A quiet
+    # period posts nothing, so it is not looked for then.
+    drift: list[Drift] = []
+    if entries or changes:
+        for kept in store.stale(workspace=workspace, channel=channel, ruleset_sha256=ruleset.sha256):
+            if kept.created_at >= period.end:
+                continue
+            where = link[kept.id] if kept.id in link else _posted_link(kept, links)
+            if (found := _drift(kept, ruleset, titles, where)) is not None:
+                drift.append(found)
     verdicts = Counter(entry.verdict for entry in entries)
     steps = Counter(entry.next_step_title for entry in entries)
     weeks = [(before.start, before.end) for before in period.weeks_before(TREND_WEEKS)]
@@ -211,6 +215,13 @@ def _change(row: VersionRow, titles: dict[str, str], link: str | None) -> Change
         next_step_title=titles.get(row.next_step, row.next_step),
         link=link,
     )
+
+
+def _posted_link(decision: Decision, links: Links) -> str | None:
+    delivery = decision.delivery
+    if delivery.status is DeliveryStatus.POSTED and delivery.channel and delivery.ts:
+        return links(delivery.channel, delivery.ts)
+    return None
 
 
 def _drift(decision: Decision, ruleset: RuleSet, titles: dict[str, str], link: str | None) -> Drift | None:

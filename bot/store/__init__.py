@@ -7,6 +7,8 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:{T123:C456}:decisions                sorted set of decision ids, score = created_at in epoch seconds
     {prefix}:{T123:C456}:activity                 sorted set of small JSON rows, one per version and per posted verdict,
                                                   score = its time (the digest's read model, `bot.store.activity`)
+    {prefix}:{T123:C456}:rules                    hash: decision id -> the first 16 hex digits of the sha256 of the rule
+                                                  set that decided its latest version; "~" once every decision has one
     {prefix}:{T123:C456}:threads                  hash: verdict message ts -> {"channel": origin, "decision": id}
     {prefix}:{T123:C456}:explanations             hash: the explanation's ts in a verdict thread -> the same
     {prefix}:{T123:C456}:cooldown:<name>          string: who holds a cooldown (one person re-reviewing one decision)

@@ -12,7 +12,7 @@ from typing import Any, cast
 import redis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from bot.store.activity import VersionRow, parse_rows, version_row
+from bot.store.activity import RULESET_CHARS, VersionRow, parse_rows, version_row
 from bot.store.base import (
     RedisClient,
     StoreError,
@@ -152,18 +152,22 @@ DEFAULT_RETENTION = timedelta(days=365)
 
 # Appends only to a decision that exists, atomically, restarts its retention and logs the version in the channel's
 # activity log with the verdict and next step it replaces; returns the new length (the version's number) or 0.
-# KEYS: decision, versions, activity log. ARGV: version JSON, retention in milliseconds, the version's log row
-# without its number (a JSON object), the version's time in epoch seconds.
+# KEYS: decision, versions, activity log, rules hash. ARGV: version JSON, retention in milliseconds, the version's
+# log row without its number (a JSON object), the version's time in epoch seconds.
 # A Lua function both version-appending scripts share: the row of version `number` in a channel's activity log, with
-# the verdict and next step of the version it replaces (`previous`, its JSON, or false for the first).
+# the verdict and next step of the version it replaces (`previous`, its JSON, or false for the first); and the rule
+# set that decided the version, as the decision's entry in the channel's rules hash (see `DecisionStore.stale`).
 LOG_VERSION_LUA = """
-local function log_version(log_key, number, previous, row, at)
+local function log_version(log_key, rules_key, number, previous, row, at, retention_ms)
   local before = ''
   if previous then
     local old = cjson.decode(previous)
     before = '"pv":' .. cjson.encode(old.verdict) .. ',"ps":' .. cjson.encode(old.next_step) .. ','
   end
   redis.call('ZADD', log_key, at, '{"n":' .. number .. ',' .. before .. string.sub(row, 2))
+  local fields = cjson.decode(row)
+  redis.call('HSET', rules_key, fields.d, fields.h)
+  redis.call('PEXPIRE', rules_key, retention_ms)
 end
 """
 _APPEND_VERSION = (
@@ -174,15 +178,16 @@ local previous = redis.call('LINDEX', KEYS[2], -1)
 local number = redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-log_version(KEYS[3], number, previous, ARGV[3], ARGV[4])
+log_version(KEYS[3], KEYS[4], number, previous, ARGV[3], ARGV[4], ARGV[2])
 return number
 """
 )
 # Creates a decision unless one with its id exists; returns 1, or 0 when it exists. One script rather than a WATCHed
 # transaction: one round trip, and on a Redis Cluster a single command, which the client's per-node breaker covers.
-# KEYS: decision, versions, the channel's index, activity log. ARGV: meta JSON, delivery JSON, the first version's
-# log row, version JSON, retention in milliseconds, created_at in epoch seconds, the decision id, the horizon of
-# index entries to drop (an exclusive score: entries from before the retention period).
+# KEYS: decision, versions, the channel's index, activity log, rules hash. ARGV: meta JSON, delivery JSON, the first
+# version's log row, version JSON, retention in milliseconds, created_at in epoch seconds, the decision id, the
+# horizon of index entries to drop (an exclusive score: entries from before the retention period), the rule set's
+# sha256 prefix.
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'meta', ARGV[1], 'delivery', ARGV[2], 'row', ARGV[3])
@@ -190,7 +195,11 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+-- A channel without a log has no decisions that the rules hash could lack: it is complete from the start.
+if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('HSET', KEYS[5], '~', '1') end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[3])
+redis.call('HSET', KEYS[5], ARGV[7], ARGV[9])
+redis.call('PEXPIRE', KEYS[5], ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[8])
 return 1
@@ -212,6 +221,11 @@ for i = 1, #KEYS, 2 do
 end
 return '[' .. table.concat(out, ',') .. ']'
 """
+# The rules hash's field saying that every decision of the channel has its entry (see `DecisionStore.stale`); no
+# decision id has this form. The log is read this many rows at a time to fill it, each read overlapping the last.
+_RULES_COMPLETE = "~"
+_INDEX_CHUNK = 5000
+_INDEX_OVERLAP = 500
 # How many decisions one load script reads: Redis serves nothing else while a script runs, so long ranges are cut up.
 _LOAD_BATCH = 500
 
@@ -261,6 +275,9 @@ class DecisionStore:
     def _channel_key(self, workspace: str, channel: str) -> str:
         return channel_key(self._prefix, workspace, channel)
 
+    def _rules_key(self, workspace: str, channel: str) -> str:
+        return f"{self._channel_key(workspace, channel)}:rules"
+
     def _decision_key(self, workspace: str, channel: str, decision_id: str) -> str:
         return f"{self._channel_key(workspace, channel)}:decision:{check_id('decision', decision_id)}"
 
@@ -301,7 +318,7 @@ class DecisionStore:
         # Index entries from before the retention period: the decisions they point at expire on their own.
         horizon = f"({(created_at - self.retention).timestamp()!r}"
         created = self._create(
-            keys=[key, f"{key}:versions", index_key, activity_key],
+            keys=[key, f"{key}:versions", index_key, activity_key, self._rules_key(workspace, channel)],
             args=[
                 meta.model_dump_json(),
                 delivery.model_dump_json(),
@@ -311,6 +328,7 @@ class DecisionStore:
                 repr(created_at.timestamp()),
                 decision_id,
                 horizon,
+                version.ruleset_sha256[:RULESET_CHARS],
             ],
         )
         if not created:
@@ -331,7 +349,8 @@ class DecisionStore:
         )
         number = int(
             self._append_version(
-                keys=[key, f"{key}:versions", activity], args=[payload, retention_ms, row, at.timestamp()]
+                keys=[key, f"{key}:versions", activity, self._rules_key(workspace, channel)],
+                args=[payload, retention_ms, row, at.timestamp()],
             )
         )
         if number == 0:
@@ -437,6 +456,45 @@ class DecisionStore:
         high = f"({check_aware('end', end).timestamp()!r}"
         key = f"{self._channel_key(workspace, channel)}:activity"
         return parse_rows(cast(list[str], self._redis.zrangebyscore(key, low, high)))
+
+    def stale(self, *, workspace: str, channel: str, ruleset_sha256: str) -> list[Decision]:
+        """The channel's kept decisions whose latest version was decided under a rule set other than `ruleset_sha256`,
+        oldest first: one read of the channel's rules hash, then only those decisions are loaded."""
+        key = self._rules_key(workspace, channel)
+        current = ruleset_sha256[:RULESET_CHARS]
+        entries = cast(dict[str, str], self._redis.hgetall(key))
+        if _RULES_COMPLETE not in entries:
+            entries = self._index_rules(workspace, channel)
+        ids = sorted(decision for decision, sha in entries.items() if sha != current and decision != _RULES_COMPLETE)
+        loaded = self._load(workspace, channel, ids)
+        expired = [decision for decision, found in zip(ids, loaded, strict=True) if found is None]
+        if expired:  # past their retention: their entries go too
+            self._redis.hdel(key, *expired)
+        return [found for found in loaded if found is not None]
+
+    def _index_rules(self, workspace: str, channel: str) -> dict[str, str]:
+        """Fill the channel's rules hash from its activity log, for decisions written before the hash was kept, and
+        mark it complete. An entry written meanwhile is newer than the log's and stays (HSETNX)."""
+        channel_prefix = self._channel_key(workspace, channel)
+        latest: dict[str, tuple[int, str]] = {}
+        start = 0
+        while True:
+            members = cast(list[str], self._redis.zrange(f"{channel_prefix}:activity", start, start + _INDEX_CHUNK - 1))
+            for row in parse_rows(members):
+                if row.decision not in latest or row.number > latest[row.decision][0]:
+                    latest[row.decision] = (row.number, row.ruleset_sha256)
+            if len(members) < _INDEX_CHUNK:
+                break
+            # Overlapping reads: the log's oldest rows may be trimmed meanwhile, moving the others down.
+            start += _INDEX_CHUNK - _INDEX_OVERLAP
+        key = self._rules_key(workspace, channel)
+        with batch(self._redis) as pipe:
+            for decision, (_, sha) in latest.items():
+                pipe.hsetnx(key, decision, sha)
+            pipe.hset(key, _RULES_COMPLETE, "1")
+            pipe.pexpire(key, self.retention)
+            pipe.hgetall(key)
+            return cast(dict[str, str], pipe.execute()[-1])
 
     def decisions(self, *, workspace: str, channel: str, decision_ids: list[str]) -> list[Decision]:
         """These decisions, those still kept, in the order given."""

@@ -184,9 +184,9 @@ redis.call('HSET', KEYS[1], 'lease', deadline)
 return deadline
 """
 
-# KEYS: claim, conversation, decision, versions, the channel's activity log. ARGV: token, expected conversation
-# revision, conversation JSON, conversation TTL ms, outbox JSON, expected number of versions, version JSON ("" =
-# none), retention ms, the version's log row without its number, the version's time in epoch seconds.
+# KEYS: claim, conversation, decision, versions, the channel's activity log and rules hash. ARGV: token, expected
+# conversation revision, conversation JSON, conversation TTL ms, outbox JSON, expected number of versions, version
+# JSON ("" = none), retention ms, the version's log row without its number, the version's time in epoch seconds.
 # Returns {'ok', version number or 0}, {'lost'}, {'conflict'} or {'gone'}.
 _RECORD = (
     LOG_VERSION_LUA
@@ -204,7 +204,7 @@ if ARGV[7] ~= '' then
   number = redis.call('RPUSH', KEYS[4], ARGV[7])
   redis.call('PEXPIRE', KEYS[3], ARGV[8])
   redis.call('PEXPIRE', KEYS[4], ARGV[8])
-  log_version(KEYS[5], number, previous, ARGV[9], ARGV[10])
+  log_version(KEYS[5], KEYS[6], number, previous, ARGV[9], ARGV[10], ARGV[8])
 end
 redis.call('HSET', KEYS[2], 'data', ARGV[3], 'revision', revision + 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -361,6 +361,7 @@ class ThreadStore:
                 decision_key,
                 f"{decision_key}:versions",
                 f"{channel_key(self._prefix, ref.workspace, ref.channel)}:activity",
+                f"{channel_key(self._prefix, ref.workspace, ref.channel)}:rules",
             ],
             args=[
                 claim.token,
