@@ -20,7 +20,7 @@ N + N/10 rows for the period. The few of those made in the period's last hour (6
 within the period.
 
 **Timed**, `--repeats` times each, after one untimed call of each; `gc.collect()` before every timed block and the
-collector left enabled, as in production. Each round times the four blocks in turn, so a noisy moment on the machine
+collector left enabled, as in production. Each round times the five blocks in turn, so a noisy moment on the machine
 hits them alike:
 
 * range: `store.activity_between(...)` for the period alone (one ZRANGEBYSCORE and parsing the rows);
@@ -30,7 +30,12 @@ hits them alike:
   weeks' counts (four ZCOUNTs) and the counting;
 * render: `compose(renderer, digest, schedule="Monday 09:00 UTC")` on the digest built untimed, with one
   `Renderer(settings.template_dirs)` made and warmed up (one compose) before anything is timed;
-* total: build and render together in one timed block, the figure the targets apply to.
+* total: build and render together in one timed block, the figure the targets apply to;
+* rules changed: build and render as in total, but with the rules edited as a policy change edits them (the
+  few-stable-examples threshold lowered from 50 to 20, version 2026.12.0): every decision of the channel was then
+  decided under other rules, so each is loaded in full and evaluated again, and those that would now come out
+  differently are listed. This is the first digest after a rule change, until the decisions are re-reviewed; the
+  targets do not apply to it.
 
 How many full (generation-2) collections ran inside each kind of timed block, over all repeats, is reported too (a
 `gc.callbacks` hook, installed only around the timed call): with the collector enabled, one of them can land in a
@@ -50,8 +55,11 @@ import gc
 import json
 import os
 import random
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -94,7 +102,7 @@ PROGRESS_EVERY = 1_000
 TEAM = "T0BENCH"
 CHANNEL = "C0DIGEST"
 REQUESTERS = tuple(f"U0ASK{n:02d}" for n in range(1, 21))
-MEASUREMENTS = ("range", "build", "render", "total")
+MEASUREMENTS = ("range", "build", "render", "total", "rules changed")
 
 # About 40 characters each; a few with the characters mrkdwn escapes (`<`, `&`) or formats (`*`).
 USE_CASES = (
@@ -241,6 +249,20 @@ def check_digest(digest: Digest, n: int, rereviews: int) -> None:
         raise RuntimeError(f"the digest of the N={n:,} channel is not what was seeded: " + "; ".join(problems))
 
 
+def edited_ruleset(rules_dir: Path, into: Path) -> RuleSet:
+    """The rules of `rules_dir` with the few-stable-examples threshold lowered from 50 to 20, as version 2026.12.0."""
+    copy = into / "rules"
+    shutil.copytree(rules_dir, copy)
+    checklist, meta = copy / "checklist.yaml", copy / "ruleset.yaml"
+    few = "when: {fact: n_stable_examples, op: lt, value: 50}"
+    text = checklist.read_text()
+    if text.count(few) != 1:
+        raise RuntimeError(f"{checklist} no longer holds the threshold this benchmark edits: {few}")
+    checklist.write_text(text.replace(few, few.replace("50", "20")))
+    meta.write_text(re.sub(r'(?m)^version: ".*"$', 'version: "2026.12.0"', meta.read_text(), count=1))
+    return load_ruleset(copy)
+
+
 def measure(
     store: DecisionStore,
     ruleset: RuleSet,
@@ -249,6 +271,7 @@ def measure(
     period: Period,
     seeded: Mapping[str, Any],
     repeats: int,
+    changed: RuleSet,
 ) -> dict[str, Any]:
     """Time range, build, render and total for one channel, one of each per round."""
     n = seeded["decisions"]
@@ -269,7 +292,20 @@ def measure(
     def total() -> list[dict[str, Any]]:
         return compose(renderer, build(), schedule=SCHEDULE_TEXT)
 
-    blocks: dict[str, Callable[[], object]] = {"range": activity, "build": build, "render": render, "total": total}
+    def after_change() -> Digest:
+        return build_digest(store, changed, workspace=TEAM, channel=CHANNEL, period=period, links=permalink)
+
+    def rules_changed() -> list[dict[str, Any]]:
+        return compose(renderer, after_change(), schedule=SCHEDULE_TEXT)
+
+    drifted = after_change()
+    blocks: dict[str, Callable[[], object]] = {
+        "range": activity,
+        "build": build,
+        "render": render,
+        "total": total,
+        "rules changed": rules_changed,
+    }
     for fn in blocks.values():
         fn()  # one untimed call of each
     samples: dict[str, list[float]] = {name: [] for name in blocks}
@@ -316,6 +352,7 @@ def measure(
             "drift": len(digest.drift),
             "trend": digest.trend,
         },
+        "rules_changed": {"drift": len(drifted.drift), "messages": len(rules_changed())},
         "messages": len(messages),
         "largest_message": largest,
         "most_blocks": max(size["blocks"] for size in sizes),
@@ -352,7 +389,7 @@ def report(info: Mapping[str, Any], settings: Mapping[str, Any], results: Mappin
         f"{', '.join(f'{v:.2f}' for v in info['loadavg_end'])}.",
         "",
         f"**Settings:** period {settings['period']}; rule set {settings['ruleset']}; {settings['repeats']} timed "
-        "repeats of each block after one untimed call, the four blocks in turn each round, `gc.collect()` before each "
+        "repeats of each block after one untimed call, the five blocks in turn each round, `gc.collect()` before each "
         "block, collector enabled. Full GCs: how many generation-2 collections ran inside the timed blocks, over all "
         f"repeats (from `gc.callbacks`). Redis: {settings['redis']}.",
         "",
@@ -367,6 +404,8 @@ def report(info: Mapping[str, Any], settings: Mapping[str, Any], results: Mappin
                 target = f"median ≤ {TARGETS_MS[n]:g} ms"
                 verdict = "**PASS**" if timing["median_ms"] <= TARGETS_MS[n] else "**FAIL**"
             label = f"**{name}**" if name == "total" else name
+            if name == "rules changed":
+                label += f" ({result['rules_changed']['drift']:,} would now differ)"
             lines.append(
                 f"| {n:,} | {label} | {timing['median_ms']:.2f} ms | {timing['p90_ms']:.2f} ms | "
                 f"{timing['min_ms']:.2f} ms | {_ratio(timing['median_ms'], base[name]['median_ms'])} | "
@@ -425,7 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     renderer = Renderer(settings.template_dirs)
     prefix = f"bench-digest-{os.getpid()}-{int(time.time())}"
     results: dict[int, dict[str, Any]] = {}
-    with redis_for_benchmark(prefix) as (redis_url, redis_description):
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        redis_for_benchmark(prefix) as (redis_url, redis_description),
+    ):
+        changed = edited_ruleset(settings.rules_dir, Path(scratch))
         info = machine_info(redis_url)
         client = connect_redis(redis_url, socket_timeout=5.0)
         try:
@@ -440,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in SIZES:
                 print(f"  timing N={n:,} ({args.repeats} repeats)", file=sys.stderr, flush=True)
                 results[n] = measure(
-                    stores[n], ruleset, renderer, period=period, seeded=seeded[n], repeats=args.repeats
+                    stores[n], ruleset, renderer, period=period, seeded=seeded[n], repeats=args.repeats, changed=changed
                 )
         finally:
             client.close()
