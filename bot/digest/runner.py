@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -175,9 +174,9 @@ class DigestRunner:
         self.metrics = metrics if metrics is not None else Metrics(process=False)
         # What time it is (a digest asked for now covers the seven days before it); tests fix it.
         self.clock = clock
-        # The bot process's compute slots (see `bot.slots`): a run computes in one and gives it back while it waits
-        # between two posts, as the Web API client gives it back during each call. None in the CLI.
-        self.slots = slots
+        # The process's compute slots (see `bot.slots`): a run computes in one and gives it back while it waits between
+        # two posts, as the Web API client gives it back during each call.
+        self.slots = slots if slots is not None else ComputeSlots()
         self._last_post: dict[str, float] = {}
 
     def build(self, *, workspace: str, channel: str, period: Period) -> Digest:
@@ -190,12 +189,12 @@ class DigestRunner:
         """Send the latest due period's digest to every channel that has not had it; an earlier miss is caught up."""
         period = self.schedule.latest_due(now if now is not None else self.clock())
         report = RunReport(period=period)
-        with self._computing():
+        with self.slots.computing():
             channels = self.digests.pending(self.store.channels_with_decisions(), period.key)
         for workspace, channel in channels:
             if self.stop.is_set():
                 break
-            with self._computing():  # a slot per channel, so that other work gets its turn between two channels
+            with self.slots.computing():  # a slot per channel, so that other work gets its turn between two channels
                 sent = self.send(workspace=workspace, channel=channel, period=period)
             report.channels[(workspace, channel)] = sent
             if sent.result in {Result.SENT, Result.FAILED, Result.RETRY}:
@@ -307,22 +306,6 @@ class DigestRunner:
         """Wait until `interval` has passed since the last post in `channel` (Slack allows about one a second)."""
         wait = self._last_post.get(channel, float("-inf")) + self.interval - time.monotonic()
         if wait > 0:
-            with self._waiting():
+            with self.slots.waiting():
                 self._sleep(wait)
         self._last_post[channel] = time.monotonic()
-
-    @contextmanager
-    def _computing(self) -> Iterator[None]:
-        if self.slots is None:
-            yield
-        else:
-            with self.slots.computing():
-                yield
-
-    @contextmanager
-    def _waiting(self) -> Iterator[None]:
-        if self.slots is None:
-            yield
-        else:
-            with self.slots.waiting():
-                yield
