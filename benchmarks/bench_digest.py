@@ -55,8 +55,6 @@ import gc
 import json
 import os
 import random
-import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -85,6 +83,7 @@ from bot.slack import limits
 from bot.slack.render import Renderer
 from bot.store import DecisionStore, Delivery, DeliveryStatus, Trigger, connect_redis
 from bot.store.activity import VersionRow
+from tests.rules_support import copy_with_fewer_examples_needed
 
 SEED = 42
 SIZES = (100, 1_000, 10_000)
@@ -247,20 +246,6 @@ def check_digest(digest: Digest, n: int, rereviews: int) -> None:
         problems.append(f"trend ends at {digest.trend[-1]} instead of {n}")
     if problems:
         raise RuntimeError(f"the digest of the N={n:,} channel is not what was seeded: " + "; ".join(problems))
-
-
-def edited_ruleset(rules_dir: Path, into: Path) -> RuleSet:
-    """The rules of `rules_dir` with the few-stable-examples threshold lowered from 50 to 20, as version 2026.12.0."""
-    copy = into / "rules"
-    shutil.copytree(rules_dir, copy)
-    checklist, meta = copy / "checklist.yaml", copy / "ruleset.yaml"
-    few = "when: {fact: n_stable_examples, op: lt, value: 50}"
-    text = checklist.read_text()
-    if text.count(few) != 1:
-        raise RuntimeError(f"{checklist} no longer holds the threshold this benchmark edits: {few}")
-    checklist.write_text(text.replace(few, few.replace("50", "20")))
-    meta.write_text(re.sub(r'(?m)^version: ".*"$', 'version: "2026.12.0"', meta.read_text(), count=1))
-    return load_ruleset(copy)
 
 
 def measure(
@@ -468,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as scratch,
         redis_for_benchmark(prefix) as (redis_url, redis_description),
     ):
-        changed = edited_ruleset(settings.rules_dir, Path(scratch))
+        changed = load_ruleset(copy_with_fewer_examples_needed(Path(scratch), 20))
         info = machine_info(redis_url)
         client = connect_redis(redis_url, socket_timeout=5.0)
         try:

@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from bot.slack import limits
 from bot.slots import ComputeSlots
 from bot.store import Decision, Delivery, DeliveryStatus, Trigger
 from tests.fakeslack import Call, FakeSlack
+from tests.rules_support import copy_with_fewer_examples_needed
 from tests.slack_support import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, USER, BotClient, bot_settings
 
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # Monday; the period due at 09:00 is 2026-W49
@@ -202,17 +202,13 @@ def test_a_quiet_week_posts_nothing_unless_quiet_weeks_are_asked_for(
 def test_decisions_todays_rules_would_decide_differently_are_listed_with_a_hint(
     fake_slack: FakeSlack, redis_url: str, key_prefix: str, tmp_path: Any
 ) -> None:
-    from tests.test_reviews import RULES, lower_few_examples_threshold  # noqa: PLC0415 - the review tests' change
-
     with digest_services(fake_slack, redis_url, key_prefix) as services:
         seed(services, fake_slack, count=2, examples=30, use_case="thirty examples {i}")
         seed(
             services, fake_slack, count=1, examples=5, use_case="five examples", start=PERIOD.start + timedelta(days=1)
         )
         seed(services, fake_slack, examples=30, use_case="three weeks ago", start=PERIOD.start - timedelta(days=21))
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    lower_few_examples_threshold(rules, 20)  # few-stable-examples now fires below 20, not 50
+    rules = copy_with_fewer_examples_needed(tmp_path, 20)  # few-stable-examples now fires below 20, not 50
     with digest_services(fake_slack, redis_url, key_prefix, rules_dir=rules) as services:
         services.digest.run_due(NOW)
     [summary] = summaries(fake_slack)

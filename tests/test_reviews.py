@@ -23,6 +23,7 @@ from bot.slack import bulk
 from bot.slack.reviews import review_of
 from bot.store import Trigger
 from tests.fakeslack import FakeSlack
+from tests.rules_support import RULES, lower_few_examples_threshold
 from tests.slack_support import (
     CHANNEL,
     REQUIRED_ANSWERS,
@@ -39,7 +40,6 @@ from tests.test_followups import served_bot as served
 
 OTHER, REVIEWER, MEMBER = "U0OTHER", "U0REVIEW", "U0MEMBER"
 GROUP = "S0REVIEWERS"
-RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
 @contextmanager
@@ -54,16 +54,6 @@ def rules(tmp_path: Path) -> Path:
     """A copy of the shipped rules, to change between two runs of the bot."""
     shutil.copytree(RULES, tmp_path / "rules")
     return tmp_path / "rules"
-
-
-def lower_few_examples_threshold(rules: Path, to: int) -> None:
-    """few-stable-examples fires under `to` examples instead of 50; the rule set's version moves on."""
-    checklist, meta = rules / "checklist.yaml", rules / "ruleset.yaml"
-    old = "when: {fact: n_stable_examples, op: lt, value: 50}"
-    assert old in checklist.read_text()
-    checklist.write_text(checklist.read_text().replace(old, f"when: {{fact: n_stable_examples, op: lt, value: {to}}}"))
-    assert 'version: "2026.11.0"' in meta.read_text()
-    meta.write_text(meta.read_text().replace('version: "2026.11.0"', 'version: "2026.12.0"'))
 
 
 @pytest.fixture
