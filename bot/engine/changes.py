@@ -173,7 +173,7 @@ def _leaf_requirements(leaf: Leaf, want: bool) -> list[Requirement]:
             case _:
                 intervals = [(low, value - 1), (value + 1, high)]
         return [{leaf.fact: (max(a, low), min(b, high))} for a, b in intervals if max(a, low) <= min(b, high)]
-    domain = frozenset(fact.choices) if fact.type == "enum" else frozenset({True, False})
+    domain: frozenset[str | bool] = frozenset(fact.choices) if fact.type == "enum" else frozenset({True, False})
     match op:
         case "eq":
             allowed = frozenset({value})

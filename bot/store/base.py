@@ -152,8 +152,9 @@ def connect_redis(
     if mode == "sentinel":
         if not sentinels:
             raise ValueError("a sentinel client needs the address of at least one sentinel")
-        options: dict[str, Any] = parse_url(url) if url else {}  # type: ignore[no-untyped-call]
-        manager = Sentinel(  # type: ignore[no-untyped-call]
+        # redis-py types Sentinel from 8.2 on; before that these calls are untyped (hence both codes).
+        options: dict[str, Any] = parse_url(url) if url else {}  # type: ignore[no-untyped-call, unused-ignore]
+        manager = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
             list(sentinels),
             # Asking the sentinels happens inside a command's connect, under its breaker: no retries of its own, so a
             # sentinel that is gone costs one short timeout before the next one is asked.
@@ -163,7 +164,7 @@ def connect_redis(
                 "retry": Retry(NoBackoff(), 0),
             },
         )
-        master = manager.master_for(  # type: ignore[no-untyped-call]
+        master = manager.master_for(  # type: ignore[no-untyped-call, unused-ignore]
             sentinel_service,
             redis_class=_SentinelMaster,
             username=options.get("username"),
