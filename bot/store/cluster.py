@@ -12,8 +12,9 @@ a node that hangs costs each command eleven socket timeouts (measured: 23 s for 
 - the cluster has one more: when the cluster says it is down (CLUSTERDOWN), or no node can be reached to learn its
   layout, every command fails at once for `cool_off` seconds;
 - errors that mean "Redis is unavailable" are `redis.ConnectionError`s (redis-py raises some of them as
-  `RedisClusterException`, which is not a `RedisError`), so callers handle them as they handle a standalone Redis
-  that is down, and `on_error` is told of each one a caller sees.
+  `RedisClusterException`, which is not a `RedisError`: from 8.2 on, a command that gives up after a refresh of the
+  layout reached no node raises `RedisClusterUnreachableError`, outside `_execute_command`), so callers handle them
+  as they handle a standalone Redis that is down, and `on_error` is told of each one a caller sees.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from bot.store.breaker import DEFAULT_COOL_OFF, Breaker, RedisUnavailable
 __all__ = ["BreakerCluster", "ClusterUnavailable"]
 
 _TIMEOUTS = (RedisTimeoutError, socket.timeout)
+# redis-py 8.2's error for a cluster whose layout no node would give (earlier versions have no such class).
+_UNREACHABLE: tuple[type[Exception], ...] = tuple(
+    error for error in [getattr(redis.exceptions, "RedisClusterUnreachableError", None)] if error is not None
+)
 
 
 class ClusterUnavailable(RedisConnectionError):
@@ -82,6 +87,11 @@ class BreakerCluster(redis.RedisCluster):
             return super().execute_command(*args, **kwargs)  # type: ignore[no-untyped-call]
         except SlotNotCoveredError as error:
             unavailable = ClusterUnavailable(str(error))
+            self._report(unavailable)
+            raise unavailable from error
+        except _UNREACHABLE as error:
+            self._whole.trip()
+            unavailable = ClusterUnavailable(f"no node of the Redis Cluster answers: {error}")
             self._report(unavailable)
             raise unavailable from error
         except (RedisConnectionError, RedisTimeoutError, ClusterError) as error:
