@@ -25,17 +25,29 @@ RUN if [ "$(dpkg --print-architecture)" != "amd64" ]; then \
     fi
 
 WORKDIR /src
+
+# The lock's exports pin every package with its hashes (README.md, "Dependencies"): the image gets the versions CI
+# tested, and pip refuses any file whose hash the lock does not list. First the run-time set, into the virtual
+# environment the final stage takes (a layer of its own, rebuilt only when the lock changes), and the build backend,
+# into a separate one; the venv gets no pip of its own (the base image's pip installs into it), so it carries only
+# what the bot needs.
+COPY requirements ./requirements
+RUN python -m venv --without-pip /opt/should-finetune \
+    && python -m pip --python /opt/should-finetune/bin/python install --require-hashes -r requirements/runtime.txt \
+    && python -m venv /opt/build \
+    && /opt/build/bin/python -m pip install --require-hashes -r requirements/build.txt
+
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY rules ./rules
 COPY templates ./templates
 
-# A wheel, not an editable install: the default rules and templates ship inside the package (bot/_defaults).
-# The venv gets no pip of its own (the base image's pip installs into it), so it carries only what the bot needs,
-# at the versions the resolver picks today. `rules check` proves the installed package finds its bundled rules.
-RUN python -m venv --without-pip /opt/should-finetune \
-    && python -m pip wheel --no-deps --wheel-dir /tmp/wheels . \
-    && python -m pip --python /opt/should-finetune/bin/python install /tmp/wheels/should_finetune-*.whl \
+# A wheel, built with the locked backend, not an editable install: the default rules and templates ship inside the
+# package (bot/_defaults). `pip check` proves the lock's set is what the package asks for, and `rules check` that the
+# installed package finds its bundled rules.
+RUN /opt/build/bin/python -m pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+    && python -m pip --python /opt/should-finetune/bin/python install --no-deps /tmp/wheels/should_finetune-*.whl \
+    && python -m pip --python /opt/should-finetune/bin/python check \
     && cd / && /opt/should-finetune/bin/should-finetune rules check
 
 # --- run: the virtual environment on a clean slim image, as an unprivileged user ---------------------------------

@@ -418,6 +418,20 @@ def test_every_file_the_build_copies_is_in_the_context(dockerfile: list[Instruct
     assert not [path for path in kept if path.endswith(".env") or "__pycache__" in path]
 
 
+def test_the_image_installs_the_locked_versions_and_nothing_else(dockerfile: list[Instruction]) -> None:
+    commands = " && ".join(i.args for i in dockerfile if i.keyword == "RUN")
+    installs = re.findall(r"pip(?: --python \S+)? install ([^&]+)", commands)
+    assert sorted(" ".join(args.split()) for args in installs) == sorted(
+        [
+            "--require-hashes -r requirements/runtime.txt",
+            "--require-hashes -r requirements/build.txt",
+            "--no-deps /tmp/wheels/should_finetune-*.whl",
+        ]
+    ), installs
+    assert "wheel --no-deps --no-build-isolation" in commands  # built with the locked backend, nothing fetched
+    assert " check" in commands
+
+
 # --- the image's build and run, without Docker ---------------------------------------------------------------------
 
 
@@ -476,15 +490,40 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
         target = context / path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / path, target)
+    # The lock's build backend in a venv of its own, the wheel built with it, the lock's run-time set and the wheel
+    # in the image's venv: every file checked against the lock's hashes, as the Dockerfile's RUN lines do.
+    build = base / "build"
+    _run([base_python(), "-m", "venv", build], cwd=base)
+    locked = context / "requirements"
+    _run(
+        [build / "bin" / "python", "-m", "pip", "install", "--quiet", "--require-hashes", "-r", locked / "build.txt"],
+        cwd=base,
+    )
     wheels = base / "wheels"
-    _run([base_python(), "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", wheels, context], cwd=base)
+    _run(
+        [
+            build / "bin" / "python",
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            wheels,
+            context,
+        ],
+        cwd=base,
+    )
     built = sorted(wheels.glob("should_finetune-*.whl"))
     assert len(built) == 1, built
     venv = base / "venv"
     _run([base_python(), "-m", "venv", "--without-pip", venv], cwd=base)
     # As the image's build installs it, less the bytecode compilation (time the test does not need).
-    pip = [base_python(), "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-compile"]
-    _run([*pip, built[0]], cwd=base)
+    pip = [base_python(), "-m", "pip", "--python", venv / "bin" / "python"]
+    _run([*pip, "install", "--quiet", "--no-compile", "--require-hashes", "-r", locked / "runtime.txt"], cwd=base)
+    _run([*pip, "install", "--quiet", "--no-compile", "--no-deps", built[0]], cwd=base)
+    _run([*pip, "check"], cwd=base)
     run_dir = base / "app"  # like the image's WORKDIR: empty, neither the context nor the venv
     run_dir.mkdir()
     return Image(venv=venv, context=context, run_dir=run_dir, data_dir=base / "data")
