@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -435,14 +435,50 @@ def test_a_slack_outage_leaves_the_digest_for_the_next_run_without_a_retry_storm
     assert len(summaries(fake_slack)) == 1
 
 
-def test_messages_in_one_channel_are_paced(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> None:
+class RunnerClock:
+    """The digest runner's monotonic clock, moved only by its pauses and by the Web API calls it makes (each takes
+    `call_seconds`), so that pacing is checked in the runner's own time, whatever else the machine is doing."""
+
+    def __init__(self, call_seconds: float) -> None:
+        self.now = 1000.0
+        self.call_seconds = call_seconds
+        self.pauses: list[float] = []
+        self.posts: list[float] = []  # when each chat.postMessage began
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+    def timed(self, api_call: Callable[..., Any]) -> Callable[..., Any]:
+        def call(api_method: str, *args: Any, **kwargs: Any) -> Any:
+            if api_method == "chat.postMessage":
+                self.posts.append(self.now)
+            self.now += self.call_seconds
+            return api_call(api_method, *args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("call_seconds", [0.0, 0.1, 0.4])
+def test_messages_in_one_channel_are_paced(
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str, monkeypatch: pytest.MonkeyPatch, call_seconds: float
+) -> None:
+    clock = RunnerClock(call_seconds)
     with digest_services(fake_slack, redis_url, key_prefix, digest_post_interval_seconds=0.25) as services:
         seed(services, fake_slack, count=90)  # a summary and three thread messages
-        services.digest.run_due(NOW)
-    posts = fake_slack.calls("chat.postMessage")
-    assert len(posts) == 4
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(posts)]
-    assert min(gaps) >= 0.24
+        runner = services.digest
+        runner.sleep, runner.monotonic = clock.sleep, clock.monotonic
+        monkeypatch.setattr(runner.client, "api_call", clock.timed(runner.client.api_call))
+        runner.run_due(NOW)
+    assert len(fake_slack.calls("chat.postMessage")) == len(clock.posts) == 4
+    # Each message begins `interval` after the one before, counting the time the post itself took; a post slower
+    # than the interval is followed at once.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(clock.posts)]
+    assert gaps == pytest.approx([max(0.25, call_seconds)] * 3)
+    assert clock.pauses == pytest.approx([0.25 - call_seconds] * 3 if call_seconds < 0.25 else [])
 
 
 # --- a very busy week ------------------------------------------------------------------------------------------------
