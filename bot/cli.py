@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 work left undone (a bulk re-review that failed for some
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +24,7 @@ from bot.engine.documents import DuplicateKeyError, load_json, load_yaml
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet, RuleSetError, load_ruleset
 from bot.engine.verdict import Verdict, evaluate
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import DecisionSettings, Settings, SettingsError, load_decision_settings, load_settings
 from bot.templating import build_environment
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 1, 2, 3
@@ -39,12 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `should-finetune` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    # Each command reads the settings it uses and no others, so that one it never uses cannot stop it.
+    load: Callable[[], DecisionSettings] | None = args.settings
     try:
-        settings = load_settings()
+        settings = load() if load is not None else None
     except SettingsError as exc:
         _print_lines(exc)
         return EXIT_BAD_INPUT
-    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    handler: Callable[[argparse.Namespace, Any], int] = args.handler
     try:
         return handler(args, settings)
     except RuleSetError as exc:
@@ -68,10 +71,43 @@ def _print_lines(exc: Exception) -> None:
         print(f"should-finetune: {line}", file=sys.stderr)
 
 
+def version_text() -> str:
+    """The package's version, and the version and sha256 of the rule set the configured settings decide with."""
+    try:
+        package = importlib.metadata.version("should-finetune")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        package = "(not installed)"
+    settings = load_decision_settings()
+    ruleset = load_ruleset(settings.rules_dir)
+    return f"should-finetune {package}\nrule set {ruleset.version}, sha256 {ruleset.sha256} ({settings.rules_dir})\n"
+
+
+class _Version(argparse.Action):
+    """`--version`: prints `version_text()` and exits, whatever else the command line says."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        try:
+            text = version_text()
+        except SettingsError as exc:
+            _print_lines(exc)
+            parser.exit(EXIT_BAD_INPUT)
+        except RuleSetError as exc:
+            print(f"should-finetune: the rule set is invalid:\n{exc}", file=sys.stderr)
+            parser.exit(EXIT_BAD_RULES)
+        sys.stdout.write(text)
+        parser.exit(EXIT_OK)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="should-finetune",
         description="Decide whether to fine-tune a model, or what cheaper thing to try first.",
+    )
+    parser.add_argument(
+        "--version", action=_Version, help="print the version and the rule set's version and sha256, then exit"
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
@@ -99,14 +135,14 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="rule set to use (default: $SHOULD_FINETUNE_RULES_DIR or the bundled one)",
     )
-    ev.set_defaults(handler=_evaluate)
+    ev.set_defaults(handler=_evaluate, settings=load_decision_settings)
 
     rules = commands.add_parser("rules", help="work with rule sets").add_subparsers(
         title="rules commands", required=True, metavar="COMMAND"
     )
     check = rules.add_parser("check", help="validate a rule set and print its version, hash and size")
     check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="default: the configured rule set")
-    check.set_defaults(handler=_rules_check)
+    check.set_defaults(handler=_rules_check, settings=load_decision_settings)
 
     serve = commands.add_parser(
         "serve",
@@ -119,14 +155,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, help="port to listen on (default: $SHOULD_FINETUNE_PORT or 3000)")
     serve.add_argument("--host", help="address to listen on (default: $SHOULD_FINETUNE_HOST or 0.0.0.0)")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve, settings=load_settings)
 
     sock = commands.add_parser(
         "socket",
         help="run the bot over Socket Mode (no public URL needed)",
         description="Connect to Slack over Socket Mode. Needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-...).",
     )
-    sock.set_defaults(handler=_socket)
+    sock.set_defaults(handler=_socket, settings=load_settings)
 
     rereview = commands.add_parser(
         "rereview",
@@ -153,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="pause between two re-reviews (default 1.2: Slack takes about one message a second per channel)",
     )
-    rereview.set_defaults(handler=_rereview)
+    rereview.set_defaults(handler=_rereview, settings=load_settings)
 
     digest = commands.add_parser(
         "digest",
@@ -170,7 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="act as if it were TIME (ISO 8601 with a time zone, e.g. 2026-11-23T10:00Z): sends a missed week's digest",
     )
-    digest.set_defaults(handler=_digest)
+    digest.set_defaults(handler=_digest, settings=load_settings)
 
     manifest = commands.add_parser(
         "manifest",
@@ -180,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     mode = manifest.add_mutually_exclusive_group()
     mode.add_argument("--socket", action="store_true", help="for Socket Mode")
     mode.add_argument("--url", metavar="URL", help="public https:// base URL of `serve` (HTTP mode)")
-    manifest.set_defaults(handler=_manifest)
+    manifest.set_defaults(handler=_manifest, settings=None)  # it reads no setting
     return parser
 
 
@@ -264,7 +300,7 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_INCOMPLETE if report.count(Result.FAILED) or report.count(Result.RETRY) else EXIT_OK
 
 
-def _manifest(args: argparse.Namespace, settings: Settings) -> int:
+def _manifest(args: argparse.Namespace, settings: None) -> int:
     from bot.manifest import build_manifest  # noqa: PLC0415
 
     try:
@@ -275,7 +311,7 @@ def _manifest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
+def _rules_check(args: argparse.Namespace, settings: DecisionSettings) -> int:
     directory = args.directory or settings.rules_dir
     ruleset = load_ruleset(directory)
     decisions = len(ruleset.decision_positions)
@@ -288,7 +324,7 @@ def _rules_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+def _evaluate(args: argparse.Namespace, settings: DecisionSettings) -> int:
     ruleset = load_ruleset(args.rules_dir or settings.rules_dir)
     if args.batch is not None:
         if args.file is not None:
@@ -407,7 +443,7 @@ def _parse_or_fail(data: Any, name: str) -> Answers:
         raise InputError(f"{_label(name)}: " + "; ".join(exc.problems)) from None
 
 
-def render_text(verdict: Verdict, settings: Settings) -> str:
+def render_text(verdict: Verdict, settings: DecisionSettings) -> str:
     """The verdict as the text report, from templates/cli/verdict.txt.j2."""
     data = verdict_report(verdict, trace=False)
     step = verdict.ruleset.next_steps[verdict.next_step]

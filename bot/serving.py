@@ -20,7 +20,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.error import BoltError
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import logs
 from bot.app import build_app
@@ -29,7 +29,7 @@ from bot.runtime import open_services
 from bot.server import SlackWSGI, create_server, serve_until
 from bot.services import Services
 from bot.settings import Settings, SettingsError
-from bot.slack.api import error_code
+from bot.slack.api import check_slack, error_code
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,20 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _check_slack(settings: Settings) -> None:
+    """Whether Slack takes the bot token, before Redis or anything else starts (see `check_slack`)."""
+    identity = check_slack(settings)
+    log.info("Slack accepts the bot token: %s in %s", identity.get("user", "?"), identity.get("team", "?"))
+
+
 def _build(services: Services, *, socket_mode: bool) -> App:
     try:
         return build_app(services, socket_mode=socket_mode)
-    except (BoltError, SlackApiError) as exc:
-        # Bolt checks the token with auth.test while it starts.
-        raise SettingsError(f"setting SLACK_BOT_TOKEN: Slack did not accept it ({exc.__class__.__name__})") from None
+    except (BoltError, SlackClientError, OSError):
+        # Bolt asks auth.test again while it starts: after `check_slack` took the token moments ago, this fails only
+        # when Slack just became unreachable or refused it; asking once more says which, in words.
+        check_slack(services.settings)
+        raise SettingsError("Slack failed while the bot started (after accepting the token): start it again") from None
 
 
 @contextmanager
@@ -92,6 +100,7 @@ def _digests(services: Services) -> Iterator[None]:
 def serve(settings: Settings, *, port: int | None = None, host: str | None = None) -> None:
     """Serve `/slack/events`, `/healthz`, `/readyz` and `/metrics` over HTTP until SIGINT or SIGTERM."""
     settings.require("slack_bot_token", "slack_signing_secret")
+    _check_slack(settings)
     stopper = _Stopper()
     stopper.install()
     with open_services(settings) as services, _digests(services):
@@ -114,6 +123,7 @@ def serve(settings: Settings, *, port: int | None = None, host: str | None = Non
 def socket(settings: Settings) -> None:
     """Connect to Slack over Socket Mode (no public URL needed) until SIGINT or SIGTERM."""
     settings.require("slack_bot_token", "slack_app_token")
+    _check_slack(settings)
     _stop_on_sigterm()
     with open_services(settings) as services, _digests(services):
         app = _build(services, socket_mode=True)
@@ -126,6 +136,9 @@ def socket(settings: Settings) -> None:
         except KeyboardInterrupt:
             log.info("stopping: finishing work in progress")
         except SlackApiError as exc:  # apps.connections.open refused the app-level token
-            raise SettingsError(f"setting SLACK_APP_TOKEN: Slack did not accept it ({error_code(exc)})") from None
+            raise SettingsError(
+                f"setting SLACK_APP_TOKEN: Slack refused it: {error_code(exc)} (copy an app-level token with the "
+                "connections:write scope from Basic Information > App-Level Tokens)"
+            ) from None
         finally:
             handler.close()  # type: ignore[no-untyped-call]

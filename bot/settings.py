@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -35,6 +36,9 @@ def _default_data_dir() -> Path:
     return Path(base) / "should-finetune"
 
 
+_S = TypeVar("_S", bound="DecisionSettings")
+
+
 class SettingsError(ValueError):
     """A setting that is missing or malformed; the message names the environment variable."""
 
@@ -47,8 +51,10 @@ class _Conflict(ValueError):
         self.field = field
 
 
-class Settings(BaseSettings):
-    """Everything the bot can be configured with. Nothing else in the code reads `os.environ`."""
+class DecisionSettings(BaseSettings):
+    """What deciding needs: the rule set and the templates. `evaluate`, `rules check`, `manifest` and `--version`
+    read only these, so a Slack or Redis setting they never use (the README's placeholders in `.env`, say) cannot
+    stop them."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -61,6 +67,24 @@ class Settings(BaseSettings):
 
     rules_dir: Path = default_rules_dir()
     templates_dir: Path | None = None
+
+    @field_validator("rules_dir", "templates_dir")
+    @classmethod
+    def _existing_directory(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_dir():
+            raise ValueError(f"{path} is not a directory")
+        return path
+
+    @property
+    def template_dirs(self) -> list[Path]:
+        """A team's own templates first, so that each file it provides overrides the default one."""
+        return [*([self.templates_dir] if self.templates_dir else []), default_templates_dir()]
+
+
+class Settings(DecisionSettings):
+    """Everything the bot can be configured with. Nothing else in the code reads `os.environ`.
+
+    The Slack credentials are checked by `require`, by the commands that use them, not when the settings are read."""
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_slack_name("slack_bot_token"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=_slack_name("slack_signing_secret"))
@@ -114,30 +138,6 @@ class Settings(BaseSettings):
     digest_scheduler: bool = True
     digest_post_interval_seconds: float = Field(1.1, ge=0.0, le=60.0)
     digest_lock_seconds: float = Field(120.0, ge=1.0, le=3600.0)
-
-    @field_validator("rules_dir", "templates_dir")
-    @classmethod
-    def _existing_directory(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_dir():
-            raise ValueError(f"{path} is not a directory")
-        return path
-
-    @field_validator("slack_bot_token")
-    @classmethod
-    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
-        return _token(value, "xoxb-", "a bot token")
-
-    @field_validator("slack_app_token")
-    @classmethod
-    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
-        return _token(value, "xapp-", "an app-level token with the connections:write scope")
-
-    @field_validator("slack_signing_secret")
-    @classmethod
-    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[0-9A-Za-z]{16,128}", value.get_secret_value()):
-            raise ValueError("expected the app's signing secret (letters and digits, from Basic Information)")
-        return value
 
     @field_validator("slack_api_url")
     @classmethod
@@ -289,16 +289,16 @@ class Settings(BaseSettings):
             zone=parse_zone(self.digest_timezone),
         )
 
-    @property
-    def template_dirs(self) -> list[Path]:
-        """A team's own templates first, so that each file it provides overrides the default one."""
-        return [*([self.templates_dir] if self.templates_dir else []), default_templates_dir()]
-
     def require(self, *fields: str) -> None:
-        """Stop with a `SettingsError` naming each of `fields` that is not set."""
+        """Stop with a `SettingsError` naming each of `fields` that is not set, or not what Slack issues."""
         missing = [env_name(name) for name in fields if getattr(self, name) is None]
-        if missing:
-            raise SettingsError(f"{' and '.join(missing)} must be set (in the environment or a .env file)")
+        problems = [f"{' and '.join(missing)} must be set (in the environment or a .env file)"] if missing else []
+        for name in fields:
+            value, check = getattr(self, name), _CREDENTIALS.get(name)
+            if value is not None and check is not None and (problem := check(value.get_secret_value())):
+                problems.append(f"setting {env_name(name)}: {problem}")
+        if problems:
+            raise SettingsError("\n".join(problems))
 
 
 def env_name(field: str) -> str:
@@ -326,18 +326,58 @@ def _items(value: object) -> list[str]:
     raise ValueError("expected a comma-separated list")
 
 
-def _token(value: SecretStr | None, prefix: str, what: str) -> SecretStr | None:
-    if value is not None:
-        token = value.get_secret_value()
+def _placeholder(value: str) -> bool:
+    return "..." in value or "…" in value or value.startswith("<")
+
+
+def _token_problem(prefix: str, what: str, where: str) -> Callable[[str], str | None]:
+    def check(token: str) -> str | None:
+        if _placeholder(token):
+            return f"still a placeholder: paste {what} from {where}"
         if not token.startswith(prefix) or not re.fullmatch(r"[\x21-\x7e]+", token):
-            raise ValueError(f"expected {what}, starting with {prefix}")
-    return value
+            return f"expected {what}, starting with {prefix} and without spaces (from {where})"
+        return None
+
+    return check
+
+
+def _signing_secret_problem(secret: str) -> str | None:
+    where = "Basic Information > App Credentials > Signing Secret"
+    if _placeholder(secret):
+        return f"still a placeholder: paste the app's signing secret from {where}"
+    if re.fullmatch(r"[0-9A-Fa-f]{32}", secret):
+        return None
+    rule = f"Slack issues signing secrets of 32 hexadecimal characters (0-9, a-f), shown at {where}"
+    if len(secret) != 32:
+        return f"{rule}; this value has {len(secret)} characters"
+    return f"{rule}; this value has 32 characters, but not all of them are 0-9 or a-f"
+
+
+# What `Settings.require` checks of each credential it is asked for: a problem, or None when it looks right.
+_CREDENTIALS: dict[str, Callable[[str], str | None]] = {
+    "slack_bot_token": _token_problem("xoxb-", "the Bot User OAuth Token", "OAuth & Permissions"),
+    "slack_app_token": _token_problem(
+        "xapp-",
+        "an app-level token with the connections:write scope",
+        "Basic Information > App-Level Tokens",
+    ),
+    "slack_signing_secret": _signing_secret_problem,
+}
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment; a problem becomes one `SettingsError` naming every bad variable."""
+    """Every setting from the environment; a problem becomes one `SettingsError` naming every bad variable."""
+    return _load(Settings, overrides)
+
+
+def load_decision_settings(**overrides: Any) -> DecisionSettings:
+    """Only the settings deciding needs (`DecisionSettings`); the others are not read, so they cannot stop it."""
+    return _load(DecisionSettings, overrides)
+
+
+def _load(kind: type[_S], overrides: dict[str, Any]) -> _S:
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):

@@ -30,7 +30,7 @@ from bot.services import Services
 from bot.settings import Settings
 from tests.fakeslack import FakeSlack
 
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SIGNING_SECRET = "8f742231b10e8888abcd99eeefff85a5"  # 32 hexadecimal characters, as Slack issues them
 BOT_TOKEN = "xoxb-test-token"
 TEAM, CHANNEL, USER = "T0FAKE", "C0DECIDE", "U0ASKER"
 

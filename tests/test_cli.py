@@ -7,6 +7,7 @@ try-prompts, untried DSPy gives dspy, a behaviour failure gives fine-tune, and a
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import select
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -619,6 +621,83 @@ def test_setting_error_has_no_pydantic_prefix(
     monkeypatch.setenv("SHOULD_FINETUNE_RULES_DIR", "/nonexistent")
     _code, _out, err = run(capsys, "rules", "check")
     assert "Value error" not in err
+
+
+def readme_dotenv() -> str:
+    """The `.env` of the README's set-up steps, placeholders and comments included, as a user copies it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```sh\n((?:[ ]*SLACK_[A-Z_]+=.*\n)+)[ ]*```", readme)
+    assert found, "the README's .env example is gone"
+    return textwrap.dedent(found.group(1))
+
+
+# Settings no command below uses, each malformed: they must not stop it.
+UNUSED_AND_MALFORMED = "REDIS_URL=postgres://db/1\nSHOULD_FINETUNE_DIGEST_TIME=25:99\nSHOULD_FINETUNE_PORT=eighty\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", str(KNOWLEDGE_GAP_JSON), "--format", "json"],
+        ["evaluate", str(FINE_TUNE_YAML)],
+        ["rules", "check"],
+        ["manifest", "--socket"],
+    ],
+    ids=" ".join,
+)
+def test_the_readmes_dotenv_placeholders_do_not_stop_commands_that_need_no_slack(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    dotenv = readme_dotenv()
+    assert "SLACK_SIGNING_SECRET=..." in dotenv  # the placeholder that used to stop `evaluate`
+    write(Path.cwd() / ".env", dotenv + UNUSED_AND_MALFORMED)
+    code, out, err = run(capsys, *command)
+    assert code == EXIT_OK, err
+    assert err == ""
+    assert out
+
+
+def test_the_readmes_dotenv_placeholders_stop_serve_naming_each(capsys: pytest.CaptureFixture[str]) -> None:
+    write(Path.cwd() / ".env", readme_dotenv())
+    code, out, err = run(capsys, "serve")
+    assert code == EXIT_BAD_INPUT
+    assert out == ""
+    assert err.splitlines() == [
+        "should-finetune: setting SLACK_BOT_TOKEN: still a placeholder: paste the Bot User OAuth Token from OAuth & "
+        "Permissions",
+        "should-finetune: setting SLACK_SIGNING_SECRET: still a placeholder: paste the app's signing secret from "
+        "Basic Information > App Credentials > Signing Secret",
+    ]
+
+
+def test_version_names_the_package_and_the_rule_set(capsys: pytest.CaptureFixture[str], bundled: RuleSet) -> None:
+    write(Path.cwd() / ".env", readme_dotenv() + UNUSED_AND_MALFORMED)
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, err) == (EXIT_OK, "")
+    assert out.splitlines() == [
+        f"should-finetune {importlib.metadata.version('should-finetune')}",
+        f"rule set {bundled.version}, sha256 {bundled.sha256} ({default_rules_dir()})",
+    ]
+
+
+def test_version_reports_the_configured_rule_set_or_why_it_cannot(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rules = copy_rules(tmp_path / "mine", version="2099.7.0-mine")
+    monkeypatch.setenv("SHOULD_FINETUNE_RULES_DIR", str(rules))
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == EXIT_OK
+    assert f"rule set 2099.7.0-mine, sha256 {load_ruleset(rules).sha256} ({rules})" in capsys.readouterr().out
+    write(rules / "ruleset.yaml", "version: [unclosed\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    _out, err = capsys.readouterr()
+    assert exited.value.code == EXIT_BAD_RULES
+    assert "the rule set is invalid" in err
+    assert "Traceback" not in err
 
 
 # --- interactive ----------------------------------------------------------------------------------------------

@@ -52,11 +52,11 @@ from tests.slack_support import (
 
 BOT_TOKEN = "xoxb-7331-SECRETBOTPART-q9Zt2"
 APP_TOKEN = "xapp-1-A0FAKE-7331-SECRETAPPPART"
-SIGNING_SECRET = "SigningSECRETc0ffee7331F00dBeef"
+SIGNING_SECRET = "5ec7e7c0ffee7331f00dbeef0a1b2c3d"  # 32 hexadecimal characters, as Slack issues them
 REDIS_PASSWORD = "redisSECRETpassword7331"
 SECRETS = (BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, REDIS_PASSWORD)
 # The parts that make each secret secret: found alone, they are a leak too (a token cut or re-quoted).
-SECRET_PARTS = ("SECRETBOTPART", "SECRETAPPPART", "c0ffee7331F00dBeef", "redisSECRETpassword")
+SECRET_PARTS = ("SECRETBOTPART", "SECRETAPPPART", "c0ffee7331f00dbeef", "redisSECRETpassword")
 # Anything shaped like a Slack token or an Authorization value, other than the redacted form.
 TOKEN_SHAPED = re.compile(r"\bx(?:ox[a-z](?:\.xox[a-z])?|app)-(?!\[redacted\])[A-Za-z0-9]")
 AUTHORIZATION_VALUE = re.compile(
@@ -302,10 +302,12 @@ def test_an_app_token_slack_refuses_stops_socket_mode_without_printing_it(
 
 
 @pytest.mark.parametrize("scheme", ["redis", "rediss"])
-def test_an_unreachable_redis_is_named_without_its_password(tmp_path: Path, scheme: str) -> None:
+def test_an_unreachable_redis_is_named_without_its_password(tmp_path: Path, scheme: str, fake_slack: FakeSlack) -> None:
+    fake_slack.tokens.add(BOT_TOKEN)
     env = _env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
         REDIS_URL=f"{scheme}://default:{REDIS_PASSWORD}@127.0.0.1:{_free_port()}/0",
     )
     result = _run("serve", env=env, cwd=tmp_path)

@@ -254,9 +254,10 @@ def test_duplicate_signature_headers_over_http_get_401(served: tuple[InProcessBo
 
 
 def test_serving_without_a_signing_secret_is_refused() -> None:
-    for secret in ("", "   ", "short", "has spaces in it, sixteen+"):
-        with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
-            load_settings(_env_file=None, slack_bot_token="xoxb-test-token", slack_signing_secret=secret)
+    for secret in ("", "   ", "short", "has spaces in it, sixteen+", "8f742231b10e8888abcd99yyyzzz85a5"):
+        settings = load_settings(_env_file=None, slack_bot_token="xoxb-test-token", slack_signing_secret=secret)
+        with pytest.raises(SettingsError, match="setting SLACK_SIGNING_SECRET: Slack issues signing secrets of 32"):
+            settings.require("slack_bot_token", "slack_signing_secret")
     settings = load_settings(_env_file=None, slack_bot_token="xoxb-test-token", slack_signing_secret=None)
     with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET must be set"):
         settings.require("slack_bot_token", "slack_signing_secret")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +84,6 @@ def test_settings_read_slacks_own_variable_names(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("variable", "value", "words"),
     [
-        ("SLACK_BOT_TOKEN", "xoxp-user-token-not-a-bot", "starting with xoxb-"),
-        ("SLACK_BOT_TOKEN", "xoxb-has space", "starting with xoxb-"),
-        ("SLACK_APP_TOKEN", "xoxb-wrong-kind", "starting with xapp-"),
-        ("SLACK_SIGNING_SECRET", "short", "signing secret"),
         ("SLACK_API_URL", "ftp://slack.example", "http:// or https://"),
         ("REDIS_URL", "postgres://user:pw@db/1", "redis://"),
         ("REDIS_URL", "redis://", "no host"),
@@ -103,6 +103,53 @@ def test_a_malformed_setting_is_named_and_its_value_not_echoed(
     assert words in message
     if variable.startswith("SLACK_") or variable == "REDIS_URL":
         assert value not in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("slack_bot_token", "xoxp-user-token-not-a-bot", "starting with xoxb-"),
+        ("slack_bot_token", "xoxb-has space", "without spaces"),
+        ("slack_bot_token", "xoxb-...", "still a placeholder: paste the Bot User OAuth Token"),
+        ("slack_app_token", "xoxb-wrong-kind", "starting with xapp-"),
+        ("slack_app_token", "xapp-...", "still a placeholder"),
+        ("slack_signing_secret", "...", "still a placeholder: paste the app's signing secret"),
+        ("slack_signing_secret", "abc", "32 hexadecimal characters (0-9, a-f), shown at Basic Information"),
+        ("slack_signing_secret", "abc", "this value has 3 characters"),
+        ("slack_signing_secret", "8f742231b10e8888abcd99yyyzzz85a5", "not all of them are 0-9 or a-f"),
+        ("slack_signing_secret", "0123456789abcdef" * 4, "this value has 64 characters"),
+    ],
+)
+def test_a_credential_is_checked_when_a_command_needs_it_naming_the_rule_not_the_value(
+    field: str, value: str, words: str
+) -> None:
+    settings = load_settings(_env_file=None, **{field: value})  # reading it is not using it
+    with pytest.raises(SettingsError) as caught:
+        settings.require(field)
+    message = str(caught.value)
+    assert message.startswith(f"setting {field.upper()}: ")
+    assert words in message
+    assert value not in message
+
+
+@pytest.mark.parametrize(
+    "secret", ["8f742231b10e8888abcd99eeefff85a5", "0123456789ABCDEF0123456789abcdef", SIGNING_SECRET]
+)
+def test_a_signing_secret_as_slack_issues_it_is_accepted(secret: str) -> None:
+    load_settings(_env_file=None, slack_bot_token=BOT_TOKEN, slack_signing_secret=secret).require(
+        "slack_bot_token", "slack_signing_secret"
+    )
+
+
+def test_require_names_every_missing_and_every_malformed_setting_at_once() -> None:
+    settings = load_settings(_env_file=None, slack_bot_token=None, slack_signing_secret="...", slack_app_token=None)
+    with pytest.raises(SettingsError) as caught:
+        settings.require("slack_bot_token", "slack_app_token", "slack_signing_secret")
+    assert str(caught.value).splitlines() == [
+        "SLACK_BOT_TOKEN and SLACK_APP_TOKEN must be set (in the environment or a .env file)",
+        "setting SLACK_SIGNING_SECRET: still a placeholder: paste the app's signing secret from Basic Information > "
+        "App Credentials > Signing Secret",
+    ]
 
 
 def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,23 +190,155 @@ def test_a_bad_token_in_the_environment_is_named_not_printed(tmp_path: Path) -> 
     assert SECRET_LOOKING not in result.stderr + result.stdout
 
 
-def test_a_token_slack_refuses_stops_start_up(tmp_path: Path, fake_slack: FakeSlack) -> None:
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        ("invalid_auth", "copy the Bot User OAuth Token from OAuth & Permissions"),
+        ("not_authed", "Slack received no token"),
+        ("account_inactive", "install the app again"),
+        ("token_revoked", "it was revoked"),
+        ("token_expired", "token rotation"),
+    ],
+)
+def test_a_token_slack_refuses_stops_start_up_with_slacks_error_code(
+    tmp_path: Path, fake_slack: FakeSlack, error: str, hint: str
+) -> None:
+    fake_slack.fail("auth.test", status=200, error=error)
+    data = tmp_path / "data"
     env = clean_env(
         SLACK_BOT_TOKEN=SECRET_LOOKING,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.url,
+        SHOULD_FINETUNE_DATA_DIR=str(data),
+    )
+    result = cli("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"should-finetune: setting SLACK_BOT_TOKEN: Slack refused it: {error} (")
+    assert hint in line
+    assert SECRET_LOOKING not in result.stderr
+    assert [c.method for c in fake_slack.calls()] == ["auth.test"]  # asked once, and nothing else started
+    assert not data.exists()  # the embedded Redis was never started
+
+
+def test_a_token_of_no_app_is_refused_by_slack_and_named(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    env = clean_env(SLACK_BOT_TOKEN=SECRET_LOOKING, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url)
+    result = cli("socket", env={**env, "SLACK_APP_TOKEN": "xapp-1-A0-1-abc"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "setting SLACK_BOT_TOKEN: Slack refused it: invalid_auth" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/api/"
+    server.close()
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """A web server that is not Slack: every POST gets an HTML page."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b"<html><body>Not Found</body></html>"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("command", ["serve", "socket"])
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("refused", "refused the connection"),
+        ("no_such_host", "cannot find the host slack-api.invalid"),
+        ("silent", "no answer within 5 s"),
+        ("html", "answered HTTP 404 without Slack's JSON: is it Slack's Web API?"),
+    ],
+)
+def test_slack_out_of_reach_stops_start_up_with_one_line_naming_slack_api_url(
+    tmp_path: Path, command: str, where: str, words: str, request: pytest.FixtureRequest
+) -> None:
+    # Where no Slack answers: nothing listening, no such host (.invalid never resolves, RFC 6761), a server that
+    # never answers, a web server that is not Slack.
+    url = {
+        "refused": lambda: f"http://127.0.0.1:{free_port()}/api/",
+        "no_such_host": lambda: "http://slack-api.invalid/api/",
+        "silent": lambda: str(request.getfixturevalue("silent_server")),
+        "html": lambda: str(request.getfixturevalue("html_server")),
+    }[where]()
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_APP_TOKEN="xapp-1-A0-1-abc",
+        SLACK_API_URL=url,
+        SHOULD_FINETUNE_DATA_DIR=str(tmp_path / "data"),
+    )
+    started = time.monotonic()
+    result = cli(command, env=env, cwd=tmp_path, timeout=30)
+    took = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()  # one message: no traceback, no library log line
+    assert line.startswith(f"should-finetune: setting SLACK_API_URL: cannot reach {url}: ") or line.startswith(
+        f"should-finetune: setting SLACK_API_URL: {url} answered"
+    ), line
+    assert words in line
+    assert BOT_TOKEN not in result.stderr + result.stdout
+    assert took < 15, f"{took:.1f} s"
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("refusals", "words"), [(1, "start it again"), (2, "Slack refused it: invalid_auth")])
+def test_slack_refusing_the_token_between_the_check_and_bolts_own_is_told_in_words(
+    tmp_path: Path, fake_slack: FakeSlack, refusals: int, words: str
+) -> None:
+    """Bolt asks auth.test again as the app is built; if that fails, the bot asks once more to say why."""
+    fake_slack.fail("auth.test", status=200, error="invalid_auth", after=1, times=refusals)
+    env = clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=fake_slack.url,
         SHOULD_FINETUNE_DATA_DIR=str(tmp_path / "data"),
     )
     result = cli("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert "setting SLACK_BOT_TOKEN: Slack did not accept it" in result.stderr
-    assert SECRET_LOOKING not in result.stderr
-    assert [c.method for c in fake_slack.calls()] == ["auth.test"]
+    assert words in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert [c.method for c in fake_slack.calls()] == ["auth.test"] * 3
 
 
-def test_an_unreachable_redis_is_named_without_its_password(tmp_path: Path) -> None:
+def test_slack_failing_at_start_up_is_told_apart_from_a_bad_setting(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    fake_slack.fail("auth.test", status=503)
+    env = clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=fake_slack.url)
+    result = cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"should-finetune: Slack answered HTTP 503 (http_503) at {fake_slack.url}")
+    assert "start the bot again in a minute" in result.stderr
+    fake_slack.fail("auth.test", status=429, retry_after=30)
+    result = cli("serve", env=env, cwd=tmp_path)
+    assert result.stderr == "should-finetune: Slack is rate-limiting this app (HTTP 429): start it again in 30 s\n"
+
+
+def test_an_unreachable_redis_is_named_without_its_password(tmp_path: Path, fake_slack: FakeSlack) -> None:
     env = clean_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_API_URL=fake_slack.url,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         REDIS_URL=f"redis://:hunter2secret@127.0.0.1:{free_port()}/0",
     )
@@ -292,6 +471,13 @@ def test_manifest_for_http_points_every_url_at_the_events_endpoint(tmp_path: Pat
     assert manifest["settings"]["socket_mode_enabled"] is False
 
 
+def test_the_readme_names_every_scope_the_manifest_asks_for() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"It asks for these bot scopes: (.*?)\.\n", readme, re.DOTALL)
+    assert found, "the README's list of scopes is gone"
+    assert re.findall(r"`([a-z_:.]+)`", found.group(1)) == list(BOT_SCOPES)
+
+
 def test_manifest_for_socket_mode_has_no_urls(tmp_path: Path) -> None:
     manifest = json.loads(cli("manifest", "--socket", env=clean_env(), cwd=tmp_path).stdout)
     assert manifest["settings"]["socket_mode_enabled"] is True
@@ -338,10 +524,11 @@ def test_socket_mode_reports_an_app_token_slack_refuses(tmp_path: Path, fake_sla
     )
     result = cli("socket", env=env, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert "setting SLACK_APP_TOKEN: Slack did not accept it (invalid_auth)" in result.stderr
+    assert "setting SLACK_APP_TOKEN: Slack refused it: invalid_auth (copy an app-level token" in result.stderr
     assert "NOT-KNOWN" not in result.stderr
-    # Socket Mode opens its connection through SLACK_API_URL like every other call.
-    assert [c.method for c in fake_slack.calls()] == ["auth.test", "apps.connections.open"]
+    # Socket Mode opens its connection through SLACK_API_URL like every other call. auth.test twice: the start-up
+    # check, then Bolt's own as the app is built.
+    assert [c.method for c in fake_slack.calls()] == ["auth.test", "auth.test", "apps.connections.open"]
 
 
 def test_socket_mode_end_to_end_opens_the_form_and_acknowledges(tmp_path: Path, fake_slack: FakeSlack) -> None:

@@ -11,11 +11,17 @@ handler placed first that looks at each answer and never asks for a retry itself
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
+import ssl
+import threading
 from typing import Any
 from urllib.error import URLError
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import (
     ConnectionErrorRetryHandler,
     HttpRequest,
@@ -27,13 +33,31 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.slots import ComputeSlots
 
+JSON = dict[str, Any]
 _ERROR_CODE = re.compile(r"[a-z0-9_.]{1,80}")
 POST_TIMEOUT = 10
 TRIGGER_TIMEOUT = 2
 RATE_LIMIT_RETRIES = 3
+# The start-up check: how long one socket operation of its auth.test may take, and the whole check at most.
+CHECK_TIMEOUT = 5.0
+CHECK_DEADLINE = 10.0
+
+_QUIET = logging.getLogger("bot.slack.check")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+# What Slack's errors for a bot token it refuses mean, and what to do about each.
+_REFUSED_TOKEN = {
+    "invalid_auth": "not a token of any app: copy the Bot User OAuth Token from OAuth & Permissions",
+    "not_authed": "Slack received no token",
+    "account_inactive": "its workspace, or the user it belongs to, was deactivated: install the app again",
+    "token_revoked": "it was revoked (the app was uninstalled, or its token regenerated): copy the new one",
+    "token_expired": "it expired (token rotation is on for this app): turn rotation off, or use a fresh token",
+    "invalid_token": "it is not a token: copy the Bot User OAuth Token from OAuth & Permissions",
+}
 
 
 class SlackClient(WebClient):
@@ -76,6 +100,77 @@ def build_client(
         retry_handlers=handlers,
         slots=slots,
     )
+
+
+def check_slack(settings: Settings, *, timeout: float = CHECK_TIMEOUT, deadline: float = CHECK_DEADLINE) -> JSON:
+    """Slack's `auth.test` answer for the bot token, asked once before anything else starts: a `SettingsError` that
+    names the setting to fix and what failed otherwise (Slack unreachable, not Slack, or the token refused, with
+    Slack's own error code), within `deadline` seconds whatever the network does."""
+    settings.require("slack_bot_token")
+    assert settings.slack_bot_token is not None
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=int(max(1, timeout)),
+        retry_handlers=[],
+        logger=_QUIET,  # its failure is told once, as the message below, not also as slack_sdk's log line
+    )
+    outcome: list[JSON | SettingsError] = []
+
+    def ask() -> None:
+        try:
+            data = client.auth_test().data
+            outcome.append(data if isinstance(data, dict) else {})
+        except Exception as exc:  # every failure becomes a message; none may escape as a traceback
+            outcome.append(_check_failure(exc, settings.slack_api_url, timeout))
+
+    # A thread, because a name lookup is not bound by the socket timeout: a resolver that hangs must not hang start-up.
+    asker = threading.Thread(target=ask, name="slack-check", daemon=True)
+    asker.start()
+    asker.join(deadline)
+    if not outcome:
+        raise SettingsError(f"setting SLACK_API_URL: {settings.slack_api_url} did not answer within {deadline:g} s")
+    if isinstance(outcome[0], SettingsError):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _check_failure(exc: Exception, url: str, timeout: float) -> SettingsError:
+    """What a failed start-up `auth.test` means, in the words of the setting to fix."""
+    if isinstance(exc, SlackApiError):
+        status, code = exc.response.status_code, error_code(exc)
+        if code in _REFUSED_TOKEN:
+            return SettingsError(f"setting SLACK_BOT_TOKEN: Slack refused it: {code} ({_REFUSED_TOKEN[code]})")
+        if status == 429:
+            wait = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "a few"
+            return SettingsError(f"Slack is rate-limiting this app (HTTP 429): start it again in {wait} s")
+        if status >= 500:
+            return SettingsError(
+                f"Slack answered HTTP {status} ({code}) at {url}: it may be having trouble (https://slack-status.com); "
+                "start the bot again in a minute"
+            )
+        if code.startswith("http_"):
+            return SettingsError(
+                f"setting SLACK_API_URL: {url} answered HTTP {status} without Slack's JSON: is it Slack's Web API? "
+                "(the default is https://slack.com/api/)"
+            )
+        return SettingsError(f"setting SLACK_BOT_TOKEN: Slack refused it: {code}")
+    reason: object = exc.reason if isinstance(exc, URLError) else exc
+    host = urlsplit(url).hostname or url
+    if isinstance(reason, TimeoutError | socket.timeout):
+        what = f"no answer within {timeout:g} s"
+    elif isinstance(reason, ConnectionRefusedError):
+        what = f"{host} refused the connection"
+    elif isinstance(reason, socket.gaierror):
+        what = f"cannot find the host {host} ({reason.strerror or reason})"
+    elif isinstance(reason, ssl.SSLError):
+        what = f"TLS failed ({reason.reason or reason})"
+    elif isinstance(reason, OSError):
+        what = f"cannot connect ({reason.strerror or reason})"
+    else:
+        what = f"{type(exc).__name__}: {exc}"[:200]
+    proxy = " or the proxy (HTTPS_PROXY)" if host == "slack.com" else ""
+    return SettingsError(f"setting SLACK_API_URL: cannot reach {url}: {what}; check the address{proxy}")
 
 
 def error_code(exc: Exception) -> str:
