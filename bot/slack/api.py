@@ -145,8 +145,9 @@ def _check_failure(exc: Exception, url: str, timeout: float) -> SettingsError:
             wait = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "a few"
             return SettingsError(f"Slack is rate-limiting this app (HTTP 429): start it again in {wait} s")
         if status >= 500:
+            said = "" if code.startswith("http_") else f" ({code})"
             return SettingsError(
-                f"Slack answered HTTP {status} ({code}) at {url}: it may be having trouble (https://slack-status.com); "
+                f"Slack answered HTTP {status}{said} at {url}: it may be having trouble (https://slack-status.com); "
                 "start the bot again in a minute"
             )
         if code.startswith("http_"):
