@@ -57,19 +57,22 @@ install-runtime: $(VENV)/.installed-runtime ## install the bot's run-time set fr
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The build backend comes from the lock too (requirements/build.txt), so the package is built without fetching
-# anything; --require-hashes makes pip refuse a file whose hash the lock does not list, and any package missing.
-$(VENV)/.installed-runtime: requirements/runtime.txt requirements/build.txt pyproject.toml | $(BIN)/python
-	$(PIP) install --require-hashes -r requirements/runtime.txt -r requirements/build.txt
+# Installs the export $(1) and the build backend from the lock (requirements/build.txt), so the package is built
+# without fetching anything; --require-hashes makes pip refuse a file whose hash the lock does not list, and any
+# package missing.
+define install_locked
+	$(PIP) install --require-hashes -r $(1) -r requirements/build.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check --disable-pip-version-check
+endef
+
+$(VENV)/.installed-runtime: requirements/runtime.txt requirements/build.txt pyproject.toml | $(BIN)/python
+	$(call install_locked,requirements/runtime.txt)
 	touch $@
 
 # The test set holds the run-time set, so it stands for both.
 $(VENV)/.installed-test: requirements/test.txt requirements/build.txt pyproject.toml | $(BIN)/python
-	$(PIP) install --require-hashes -r requirements/test.txt -r requirements/build.txt
-	$(PIP) install --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check --disable-pip-version-check
+	$(call install_locked,requirements/test.txt)
 	touch $@ $(VENV)/.installed-runtime
 
 $(VENV)/.uv-$(UV_VERSION): | $(BIN)/python

@@ -17,6 +17,7 @@ import importlib.metadata
 import re
 import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,37 +85,45 @@ def declared() -> dict[str, list[Requirement]]:
     return scopes
 
 
-def _key(name: str, extras: object, specifier: str, marker: str | None) -> tuple[str, tuple[str, ...], str, str]:
+Key = tuple[str, tuple[str, ...], str, str]
+
+
+def _key(name: str, extras: Iterable[str] | None, specifier: str, marker: str | None) -> Key:
     specifiers = ",".join(sorted(str(s) for s in SpecifierSet(specifier)))
     return (canonicalize_name(name), tuple(sorted(extras or ())), specifiers, str(Marker(marker)) if marker else "")
+
+
+def locked_key(entry: dict[str, Any]) -> Key:
+    """A requirement as uv.lock records it for the project."""
+    return _key(entry["name"], entry.get("extras"), entry.get("specifier", ""), entry.get("marker"))
+
+
+def declared_key(requirement: Requirement, extra: str | None = None) -> Key:
+    """A requirement of pyproject.toml; of an extra, with the marker uv.lock records for it."""
+    marker = str(requirement.marker) if requirement.marker else None
+    if extra is not None:
+        marker = f"({marker}) and extra == '{extra}'" if marker else f"extra == '{extra}'"
+    return _key(requirement.name, requirement.extras, str(requirement.specifier), marker)
 
 
 def test_the_lock_was_made_from_this_pyproject() -> None:
     """What `uv lock --check` checks for the project's own requirements: change one without `make lock`, and this
     fails."""
     metadata = root_package()["metadata"]
-    in_lock = {
-        _key(r["name"], r.get("extras"), r.get("specifier", ""), r.get("marker")) for r in metadata["requires-dist"]
+    in_lock = {locked_key(entry) for entry in metadata["requires-dist"]}
+    wanted = {
+        declared_key(requirement, None if scope == "runtime" else scope)
+        for scope, requirements in declared().items()
+        if not scope.startswith("group:")
+        for requirement in requirements
     }
-    wanted = set()
-    for scope, requirements in declared().items():
-        if scope.startswith("group:"):
-            continue
-        for requirement in requirements:
-            marker = str(requirement.marker) if requirement.marker else None
-            if scope != "runtime":
-                marker = f"({marker}) and extra == '{scope}'" if marker else f"extra == '{scope}'"
-            wanted.add(_key(requirement.name, requirement.extras, str(requirement.specifier), marker))
     assert in_lock == wanted, "pyproject.toml's requirements changed since uv.lock was made: run `make lock`"
 
     groups = {
-        group: {_key(r["name"], r.get("extras"), r.get("specifier", ""), r.get("marker")) for r in specs}
-        for group, specs in metadata.get("requires-dev", {}).items()
+        group: {locked_key(entry) for entry in entries} for group, entries in metadata.get("requires-dev", {}).items()
     }
     wanted_groups = {
-        scope.removeprefix("group:"): {
-            _key(r.name, r.extras, str(r.specifier), str(r.marker) if r.marker else None) for r in requirements
-        }
+        scope.removeprefix("group:"): {declared_key(requirement) for requirement in requirements}
         for scope, requirements in declared().items()
         if scope.startswith("group:")
     }
@@ -192,10 +201,8 @@ def test_every_range_holds_the_locked_version_and_stops_before_the_next_major(
 
 
 def test_the_build_backend_of_the_lock_is_the_one_pyproject_builds_with() -> None:
-    build_system = {
-        _key(r.name, r.extras, str(r.specifier), None) for r in map(Requirement, PYPROJECT["build-system"]["requires"])
-    }
-    group = {_key(r.name, r.extras, str(r.specifier), None) for r in declared()["group:build"]}
+    build_system = {declared_key(Requirement(spec)) for spec in PYPROJECT["build-system"]["requires"]}
+    group = {declared_key(requirement) for requirement in declared()["group:build"]}
     assert build_system <= group, "[build-system] requires and the build dependency group differ"
 
 
