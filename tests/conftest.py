@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from bot.engine.answers import FACTS, MAX_COUNT, Answers
+from bot.engine.answers import FACTS, MAX_COUNT, Answers, contradictions
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.resources import default_rules_dir
 
@@ -56,8 +56,7 @@ def answers(draw: st.DrawFn, *, unanswered: float = 0.5) -> Answers:
         if fact.type == "text" or draw(st.floats(0, 1)) < unanswered:
             continue
         values[name] = draw(fact_values(name))
-    if values.get("tried_prompt_iteration") is False:
-        values.pop("prompt_iterations", None)
-    if values.get("prompt_iterations") == 0:
-        values.pop("prompt_authors", None)
+    while found := contradictions(values):  # leave out the answers that contradict others
+        for fact, _ in found:
+            values.pop(fact, None)
     return Answers.model_validate(values)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tests import policy
+
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
@@ -14,8 +16,8 @@ def lower_few_examples_threshold(rules: Path, to: int) -> None:
     old = "when: {fact: n_stable_examples, op: lt, value: 50}"
     assert old in checklist.read_text()
     checklist.write_text(checklist.read_text().replace(old, f"when: {{fact: n_stable_examples, op: lt, value: {to}}}"))
-    assert 'version: "2026.11.0"' in meta.read_text()
-    meta.write_text(meta.read_text().replace('version: "2026.11.0"', 'version: "2026.12.0"'))
+    assert f'version: "{policy.VERSION}"' in meta.read_text()
+    meta.write_text(meta.read_text().replace(f'version: "{policy.VERSION}"', f'version: "{policy.EDITED_VERSION}"'))
 
 
 def copy_with_fewer_examples_needed(into: Path, to: int) -> Path:

@@ -81,9 +81,15 @@ def test_counts_from_text() -> None:
         ({"use_case": "x" * 301}, "use_case: String should have at most 300 characters"),
         (
             {"tried_prompt_iteration": "no", "prompt_iterations": 4},
-            "tried_prompt_iteration is no, but prompt_iterations",
+            "You say nobody iterated on the prompt but count 4 iterations",
         ),
-        ({"prompt_iterations": 0, "prompt_authors": 2}, "prompt_authors is set, but prompt_iterations is 0"),
+        ({"prompt_iterations": 0, "prompt_authors": 2}, "No iterations cannot have authors"),
+        ({"tried_prompt_iteration": True, "prompt_iterations": 0}, "iterated on but count 0 iterations"),
+        ({"prompt_iterations": 10, "prompt_authors": 0}, "10 iterations need at least one author"),
+        ({"prompt_iterations": 3, "prompt_authors": 5}, "More authors than iterations"),
+        ({"tried_prompt_iteration": False, "prompt_authors": 2}, "nobody iterated on the prompt but count 2 authors"),
+        ({"tried_prompt_iteration": True, "prompt_authors": 0}, "iterated on but count 0 authors"),
+        ({"primary_failure": "tool-shape", "n_tools": 0}, "the model has 0 tools"),
     ],
 )
 def test_refusals_name_the_field_and_the_problem(data: dict[str, Any], expected: str) -> None:

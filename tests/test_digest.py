@@ -37,6 +37,7 @@ from bot.services import Services
 from bot.slack import limits
 from bot.slots import ComputeSlots
 from bot.store import Decision, Delivery, DeliveryStatus, Trigger
+from tests import policy
 from tests.fakeslack import Call, FakeSlack
 from tests.rules_support import copy_with_fewer_examples_needed
 from tests.slack_support import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, USER, BotClient, bot_settings
@@ -215,7 +216,7 @@ def test_decisions_todays_rules_would_decide_differently_are_listed_with_a_hint(
     text = text_of(summary)
     assert "Today's rules would decide these differently" in text
     # The three with 30 examples, one of them from an earlier week; 5 is still too few.
-    assert text.count("under rule set 2026.11.0; now") == 3
+    assert text.count(f"under rule set {policy.VERSION}; now") == 3
     assert "three weeks ago" in text
     assert "3 of this channel's decisions were decided under other rules" in text
     assert "React with :repeat: on a verdict" in text

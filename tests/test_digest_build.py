@@ -23,6 +23,7 @@ from bot.settings import load_settings
 from bot.slack.limits import fits_message
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, Delivery, DeliveryStatus, Trigger
+from tests import policy
 
 T = "T0001"
 C = "C0001"
@@ -64,7 +65,7 @@ def renderer() -> Renderer:
 
 @pytest.fixture
 def edited_rules(tmp_path: Path) -> RuleSet:
-    """The bundled rules with two thresholds lowered from 50 to 20 stable examples, as rule set 2026.12.0."""
+    """The bundled rules with two thresholds lowered from 50 to 20 stable examples, as the edited version."""
     copy = tmp_path / "rules"
     shutil.copytree(load_settings(_env_file=None).rules_dir, copy)
     checklist, meta = copy / "checklist.yaml", copy / "ruleset.yaml"
@@ -75,8 +76,8 @@ def edited_rules(tmp_path: Path) -> RuleSet:
     assert text.count(behaviour) == 1
     text = text.replace(few, few.replace("50", "20")).replace(behaviour, behaviour.replace("50", "20"))
     checklist.write_text(text)
-    assert 'version: "2026.11.0"' in meta.read_text()
-    meta.write_text(meta.read_text().replace('version: "2026.11.0"', 'version: "2026.12.0"'))
+    assert f'version: "{policy.VERSION}"' in meta.read_text()
+    meta.write_text(meta.read_text().replace(f'version: "{policy.VERSION}"', f'version: "{policy.EDITED_VERSION}"'))
     return load_ruleset(copy)
 
 
@@ -170,9 +171,9 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         (third.id, "Third", "U0C"),
     ]
     assert [(e.verdict, e.next_step, e.next_step_title, e.versions) for e in digest.decisions] == [
-        ("dont-fine-tune", "few-shot", "Few-shot prompting", 2),
-        ("fine-tune", "fine-tune", "Fine-tune", 1),
-        ("dont-fine-tune", "few-shot", "Few-shot prompting", 1),
+        ("dont-fine-tune", "few-shot", policy.TITLES["few-shot"], 2),
+        ("fine-tune", "fine-tune", policy.TITLES["fine-tune"], 1),
+        ("dont-fine-tune", "few-shot", policy.TITLES["few-shot"], 1),
     ]
     assert [e.created for e in digest.decisions] == [
         int(START.timestamp()),
@@ -185,7 +186,7 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         None,
     ]
     assert list(digest.verdicts.items()) == [("fine-tune", 1), ("dont-fine-tune", 2)]
-    assert digest.steps == [("Few-shot prompting", 2), ("Fine-tune", 1)]
+    assert digest.steps == [(policy.TITLES["few-shot"], 2), (policy.TITLES["fine-tune"], 1)]
 
     # The decision made before the week is only among the changes, linked through its stored delivery.
     assert [(c.id, c.number, c.by, c.trigger) for c in digest.changes] == [
@@ -196,7 +197,7 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
     moved, flipped, unchanged = digest.changes
     assert (moved.verdict_before, moved.step_before, moved.verdict, moved.next_step_title) == (
         "dont-fine-tune",
-        "Few-shot prompting",
+        policy.TITLES["few-shot"],
         "dont-fine-tune",
         "Prompt plus RAG",
     )
@@ -205,7 +206,7 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         "dont-fine-tune",
         "Prompt plus RAG",
         "fine-tune",
-        "Fine-tune",
+        policy.TITLES["fine-tune"],
     )
     assert (flipped.flipped, flipped.moved) == (True, True)
     assert (unchanged.flipped, unchanged.moved) == (False, False)
@@ -243,18 +244,18 @@ def test_a_decision_is_shown_as_it_stood_at_the_end_of_the_week(store: DecisionS
     assert (entry.verdict, entry.next_step, entry.next_step_title, entry.versions) == (
         "fine-tune",
         "fine-tune",
-        "Fine-tune",
+        policy.TITLES["fine-tune"],
         2,
     )
     assert [(c.number, c.verdict) for c in digest.changes] == [(2, "fine-tune")]
     assert digest.verdicts == {"fine-tune": 1}
-    assert digest.steps == [("Fine-tune", 1)]
+    assert digest.steps == [(policy.TITLES["fine-tune"], 1)]
 
     following = build(store, rules, period=Period(key="2026-W11", start=END, end=END + WEEK))
     assert following.decisions == []
     assert [(c.id, c.number, c.verdict, c.next_step_title, c.flipped) for c in following.changes] == [
         (decision.id, 3, "dont-fine-tune", "Prompt plus RAG", True),
-        (decision.id, 4, "dont-fine-tune", "Few-shot prompting", False),
+        (decision.id, 4, "dont-fine-tune", policy.TITLES["few-shot"], False),
     ]
     assert not following.quiet
     assert following.trend == [0, 0, 0, 1, 0]
@@ -279,25 +280,25 @@ def test_drift_lists_decisions_the_loaded_rules_would_decide_differently(
         flips.id,
         "Would flip",
         "dont-fine-tune",
-        "Few-shot prompting",
-        "2026.11.0",
+        policy.TITLES["few-shot"],
+        policy.VERSION,
         "fine-tune",
-        "Fine-tune",
+        policy.TITLES["fine-tune"],
         permalink(C, "1771850000.000100"),
     )
     assert (move.verdict, move.next_step_title, move.now_verdict, move.now_next_step_title, move.link) == (
         "dont-fine-tune",
-        "Few-shot prompting",
+        policy.TITLES["few-shot"],
         "dont-fine-tune",
         "Prompt plus RAG",
         None,
     )
-    assert digest.ruleset_version == "2026.12.0"
+    assert digest.ruleset_version == policy.EDITED_VERSION
     assert same.id not in {d.id for d in digest.drift}
     assert reviewed.id not in {d.id for d in digest.drift}
     # The same week under the bundled rules: only the decision reviewed under the edited rules drifts.
     assert [(d.id, d.ruleset_version, d.now_next_step_title) for d in build(store, rules).drift] == [
-        (reviewed.id, "2026.12.0", "Few-shot prompting")
+        (reviewed.id, policy.EDITED_VERSION, policy.TITLES["few-shot"])
     ]
 
 
@@ -320,7 +321,9 @@ def test_drift_covers_the_channels_decisions_of_earlier_weeks_but_not_later_ones
     ]
     assert later.id not in {d.id for d in digest.drift}
     # Under the bundled rules only the decision of this week, made under the edited ones, would come out differently.
-    assert [(d.id, d.now_next_step_title) for d in build(store, rules).drift] == [(this_week.id, "Few-shot prompting")]
+    assert [(d.id, d.now_next_step_title) for d in build(store, rules).drift] == [
+        (this_week.id, policy.TITLES["few-shot"])
+    ]
     # A quiet week posts nothing, so it lists no drift either.
     quiet = build(store, edited_rules, period=Period(key="2026-W12", start=END + 2 * WEEK, end=END + 3 * WEEK))
     assert quiet.quiet

@@ -24,6 +24,7 @@ from bot.store import (
 )
 from bot.store.activity import USE_CASE_CHARS
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
+from tests import policy
 from tests.redis_support import REDIS_MODES, redis_url_of
 
 T = "T0001"
@@ -62,7 +63,7 @@ def new_version(
         next_step=next_step,
         decided_by="few-stable-examples",
         fired=["few-stable-examples"],
-        ruleset_version="2026.11.0",
+        ruleset_version=policy.VERSION,
         ruleset_sha256=sha,
         by=by,
         trigger=trigger,
@@ -147,7 +148,7 @@ def test_the_log_has_one_row_per_version_with_what_it_replaced_and_where_it_was_
         (None, None),
         (None, None),
     ]
-    assert all(row.ruleset_sha256 == SHA_OLD[:16] and row.ruleset_version == "2026.11.0" for row in rows)
+    assert all(row.ruleset_sha256 == SHA_OLD[:16] and row.ruleset_version == policy.VERSION for row in rows)
     # Quotes, backslashes, Slack markup and emoji come back exactly, after the Lua rewrites too.
     assert [row.use_case for row in rows] == [TRICKY] * 3
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot.engine.answers import FACTS, MAX_COUNT, MAX_DAYS, MAX_SMALL_COUNT, Answers
+from bot.engine.answers import FACTS, MAX_COUNT, MAX_DAYS, MAX_SMALL_COUNT, Answers, contradictions
 from bot.settings import Settings
 from bot.slack.forms import (
     FAILURE_CHOICES,
@@ -378,8 +378,14 @@ def test_malformed_state_counts_as_empty(state: dict[str, Any], errors: set[str]
     [
         ({"tried": ["rag"], "prompt_iterations": "5"}, {"prompt_iterations"}),
         ({"tried": ["nothing"], "prompt_iterations": "1"}, {"prompt_iterations"}),
-        ({"prompt_iterations": "0", "prompt_authors": "2"}, {"prompt_authors"}),
+        ({"tried": ["rag"], "prompt_iterations": "0", "prompt_authors": "2"}, {"prompt_authors"}),
         ({"prompt_iterations": "3", "prompt_authors": "5"}, {"prompt_authors"}),
+        # Each contradiction is refused both ways round.
+        ({"prompt_iterations": "0"}, {"prompt_iterations"}),
+        ({"prompt_iterations": "10", "prompt_authors": "0"}, {"prompt_authors"}),
+        ({"tried": ["rag"], "prompt_authors": "2"}, {"prompt_authors"}),
+        ({"primary_failure": "tool-shape", "n_tools": "0"}, {"n_tools"}),
+        ({"primary_failure": "tool-shape", "n_tools": "1"}, set()),
         ({"tried": ["rag"], "prompt_iterations": "5", "prompt_authors": "9"}, {"prompt_iterations", "prompt_authors"}),
         # Consistent combinations are accepted.
         ({"tried": ["rag"], "prompt_iterations": "0"}, set()),
@@ -387,7 +393,7 @@ def test_malformed_state_counts_as_empty(state: dict[str, Any], errors: set[str]
         ({"prompt_iterations": "3", "prompt_authors": "3"}, set()),
         ({"prompt_iterations": "3", "prompt_authors": "1"}, set()),
         ({"prompt_authors": "2"}, set()),
-        ({"prompt_iterations": "0"}, set()),
+        ({"tried": ["rag"], "prompt_iterations": "0", "prompt_authors": "0"}, set()),
     ],
 )
 def test_contradictions(changes: dict[str, Any], errors: set[str]) -> None:
@@ -586,11 +592,9 @@ def form_answers(draw: st.DrawFn) -> Answers:
             values[name] = draw(fact_values(name))
     if draw(st.booleans()):
         values["notes"] = draw(short_text)
-    if not values["tried_prompt_iteration"] and values.get("prompt_iterations"):
-        values["prompt_iterations"] = 0
-    iterations, authors = values.get("prompt_iterations"), values.get("prompt_authors")
-    if iterations is not None and authors is not None and authors > iterations:
-        values["prompt_authors"] = iterations
+    while found := contradictions(values):  # leave out the answers that contradict others
+        for fact, _ in found:
+            values.pop(fact, None)
     answers = Answers.model_validate(values)
     assume(answers.use_case is not None and answers.use_case == " ".join(answers.use_case.split()))
     return answers

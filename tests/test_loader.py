@@ -169,8 +169,8 @@ def test_rules_that_can_never_fire(rules_copy: Path, when: dict[str, object], re
 
 def test_shadowing_is_about_order(rules_copy: Path) -> None:
     """The same condition is fine before the rule that would shadow it."""
-    write_rules(rules_copy, "extra.yaml", [rule(when={"fact": "n_stable_examples", "op": "lt", "value": 30}, order=15)])
-    assert load_ruleset(rules_copy).rule("extra-rule").order == 15
+    write_rules(rules_copy, "extra.yaml", [rule(when={"fact": "n_stable_examples", "op": "lt", "value": 30}, order=12)])
+    assert load_ruleset(rules_copy).rule("extra-rule").order == 12
 
 
 def test_rule_after_the_default(rules_copy: Path) -> None:

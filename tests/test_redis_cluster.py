@@ -26,6 +26,7 @@ from bot.digest.runner import Result
 from bot.runtime import open_redis, open_services
 from bot.settings import SettingsError, load_settings
 from bot.store import DecisionStore, NewVersion, RedisClient, ThreadStore, Trigger, WorkRef, connect_redis
+from tests import policy
 from tests.fakeslack import FakeSlack
 from tests.redis_cluster import LocalCluster, LocalSentinel, admin, free_port
 from tests.redis_support import OwnRedis, delete_keys
@@ -253,7 +254,7 @@ def first_version() -> NewVersion:
         next_step="few-shot",
         decided_by="few-stable-examples",
         fired=["few-stable-examples"],
-        ruleset_version="2026.11.0",
+        ruleset_version=policy.VERSION,
         ruleset_sha256="ab" * 32,
         by="U0ASKER",
         trigger=Trigger.SUBMIT,

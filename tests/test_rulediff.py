@@ -127,10 +127,10 @@ def test_identical_rule_sets_do_not_differ(ruleset: RuleSet) -> None:
         ),
         (
             "thresholds.yaml",
-            "{fact: daily_calls, op: le, value: 10000}",
-            "{fact: daily_calls, op: le, value: 20000}",
-            "latency-at-low-volume",
-            ThresholdChange("daily_calls", "≤ 10,000", "≤ 20,000"),
+            "{fact: daily_calls, op: gt, value: 10000}\n        - {fact: n_stable_examples, op: ge, value: 50}",
+            "{fact: daily_calls, op: gt, value: 20000}\n        - {fact: n_stable_examples, op: ge, value: 50}",
+            "cost-at-scale",
+            ThresholdChange("daily_calls", "> 10,000", "> 20,000"),
         ),
         (
             "checklist.yaml",

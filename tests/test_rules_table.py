@@ -11,29 +11,9 @@ import pytest
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
+from tests import policy
 
-# Everything answered; a stable style problem that prompting and DSPy did not fix.
-BASE: dict[str, Any] = {
-    "use_case": "support replies in the house tone",
-    "n_stable_examples": 300,
-    "primary_failure": "style",
-    "change_freq_days": 30,
-    "tried_prompt_iteration": True,
-    "prompt_iterations": 12,
-    "prompt_authors": 3,
-    "tried_few_shot": True,
-    "tried_rag": True,
-    "tried_cot": True,
-    "tried_dspy": True,
-    "has_eval_set": True,
-    "needs_citations": False,
-    "style_describable": False,
-    "n_tools": 0,
-    "daily_calls": 50_000,
-    "latency_sensitive": True,
-    "chasing_small_benchmark_gain": False,
-    "retrain_cadence_days": 30,
-}
+BASE: dict[str, Any] = policy.FINE_TUNE
 
 FINE_TUNE = ("fine-tune", "fine-tune", "behaviour-fine-tune")
 
@@ -57,7 +37,18 @@ SITUATIONS = [
     ("2: knowledge gap", {"primary_failure": "missing-knowledge"}, "rag", "knowledge-gap"),
     ("3: requirements change weekly", {"change_freq_days": 7}, "prompt-iteration", "requirements-churn"),
     ("4: chasing an MMLU bump", {"chasing_small_benchmark_gain": True}, "better-model", "benchmark-chasing"),
-    ("5: describable style", {"style_describable": True}, "better-system-prompt", "describable-style"),
+    (
+        "5: describable style",
+        {"style_describable": True, "prompt_iterations": 6},
+        "better-system-prompt",
+        "describable-style",
+    ),
+    (
+        "5: describable style, not enough said",
+        {"style_describable": True, "prompt_authors": None},
+        "better-system-prompt",
+        "describable-style",
+    ),
     ("6: fewer than 5 tools", {"primary_failure": "tool-shape", "n_tools": 4}, "describe-tools", "few-tools"),
     ("6: a single tool", {"primary_failure": "tool-shape", "n_tools": 1}, "describe-tools", "few-tools"),
     ("7: DSPy not tried", {"tried_dspy": False}, "dspy", "dspy-not-tried"),
@@ -83,6 +74,8 @@ THRESHOLDS = [
     ("3 authors", {"prompt_authors": 2}, "prompting-not-plateaued", "prompt-iteration", {"prompt_authors": 3}),
     ("10K calls a day, latency", {"primary_failure": "latency", "daily_calls": 10_000}, "latency-at-low-volume",
      "better-model", {"primary_failure": "latency", "daily_calls": 10_001}),
+    ("two weeks between retrains", {"retrain_cadence_days": 13}, "retrain-too-often", "prompt-and-rag",
+     {"retrain_cadence_days": 14}),
 ]  # fmt: skip
 
 
@@ -118,30 +111,96 @@ def test_no_eval_set_blocks_fine_tuning(ruleset: RuleSet) -> None:
 
 
 SCALE = {
-    "primary_failure": "cost",
+    "primary_failure": "reasoning",
     "daily_calls": 10_001,
     "latency_sensitive": True,
-    "n_stable_examples": 500,
+    "n_stable_examples": 501,
 }
 
 
 @pytest.mark.parametrize(
     "change",
-    [{}, {"primary_failure": "reasoning"}, {"primary_failure": "other"}, {"daily_calls": 10**7}],
-    ids=["cost", "reasoning", "other", "ten-million-calls"],
+    [{}, {"primary_failure": "other"}, {"daily_calls": 10**7}],
+    ids=["reasoning", "other", "ten-million-calls"],
 )
 def test_faq_scale_flip(ruleset: RuleSet, change: dict[str, Any]) -> None:
-    """Stable, over 10K calls a day, latency-sensitive, 500+ curated examples, held-out eval: fine-tune."""
+    """Stable, over 10K calls a day, latency-sensitive, more than 500 curated examples, held-out eval: fine-tune."""
     assert run(ruleset, **{**SCALE, **change}) == ("fine-tune", "fine-tune", "scale-flip")
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"daily_calls": 10_000}, {"latency_sensitive": False}, {"n_stable_examples": 499}],
-    ids=["10K-calls", "not-latency-sensitive", "499-examples"],
+    ("change", "step", "rule"),
+    [
+        ({"daily_calls": 10_000}, "better-model", "reasoning-stronger-model"),
+        ({"latency_sensitive": False}, "better-model", "reasoning-stronger-model"),
+        ({"n_stable_examples": 500}, "better-model", "reasoning-stronger-model"),
+        ({"primary_failure": "other", "n_stable_examples": 500}, "prompt-and-rag", "default-prompt-and-rag"),
+        ({"primary_failure": "other", "daily_calls": 10_000}, "prompt-and-rag", "default-prompt-and-rag"),
+    ],
+    ids=["10K-calls", "not-latency-sensitive", "exactly-500-examples", "other-500", "other-10K"],
 )
-def test_below_the_scale_flip_stays_with_prompt_and_rag(ruleset: RuleSet, change: dict[str, Any]) -> None:
-    assert run(ruleset, **{**SCALE, **change}) == ("dont-fine-tune", "prompt-and-rag", "default-prompt-and-rag")
+def test_below_the_scale_flip(ruleset: RuleSet, change: dict[str, Any], step: str, rule: str) -> None:
+    """Below the flip, a reasoning failure that survived the cheaper moves tries a stronger model; anything else
+    stays with prompt and retrieval."""
+    assert run(ruleset, **{**SCALE, **change}) == ("dont-fine-tune", step, rule)
+
+
+def test_a_reasoning_failure_with_everything_tried_gets_a_stronger_model(ruleset: RuleSet) -> None:
+    assert run(ruleset, primary_failure="reasoning") == ("dont-fine-tune", "better-model", "reasoning-stronger-model")
+    assert run(ruleset, primary_failure="reasoning", tried_cot=None)[2] == "default-prompt-and-rag"
+
+
+COST = {"primary_failure": "cost", "daily_calls": 10_001, "prompt_iterations": 10, "prompt_authors": 3}
+
+
+def test_cost_at_scale_after_a_plateau_fine_tunes(ruleset: RuleSet) -> None:
+    """The FAQ's cost answer: 4-8x cheaper at scale, only once prompting has plateaued; no latency condition."""
+    assert run(ruleset, **COST, latency_sensitive=False) == ("fine-tune", "fine-tune", "cost-at-scale")
+
+
+@pytest.mark.parametrize(
+    ("change", "step", "rule"),
+    [
+        ({"daily_calls": 10_000}, "better-model", "cost-at-low-volume"),
+        ({"daily_calls": 200, "tried_dspy": False}, "better-model", "cost-at-low-volume"),
+        ({"prompt_iterations": 9}, "prompt-iteration", "prompting-not-plateaued"),
+        ({"prompt_authors": 2}, "prompt-iteration", "prompting-not-plateaued"),
+        ({"has_eval_set": False}, "build-eval", "eval-before-fine-tune"),
+        ({"prompt_iterations": None}, "prompt-and-rag", "default-prompt-and-rag"),
+    ],
+    ids=["10K-calls", "low-volume-first", "9-iterations", "2-authors", "no-eval", "plateau-unknown"],
+)
+def test_cost_decided_on_its_own_evidence(ruleset: RuleSet, change: dict[str, Any], step: str, rule: str) -> None:
+    assert run(ruleset, **{**COST, **change}) == ("dont-fine-tune", step, rule)
+
+
+def test_a_described_style_that_prompting_plateaued_on_may_be_fine_tuned(ruleset: RuleSet) -> None:
+    assert run(ruleset, style_describable=True) == ("fine-tune", "fine-tune", "describable-style-plateaued")
+    # Every piece of evidence is needed; without one, the system prompt stays the advice.
+    for missing in ("prompt_iterations", "tried_few_shot", "has_eval_set", "retrain_cadence_days"):
+        assert run(ruleset, style_describable=True, **{missing: None})[2] == "describable-style", missing
+
+
+def test_a_describable_style_matters_only_for_style_problems(ruleset: RuleSet) -> None:
+    for failure in ("format", "latency", "cost", "tool-shape", "reasoning"):
+        step = run(ruleset, primary_failure=failure, style_describable=True, n_tools=8, daily_calls=50_000)[1]
+        assert step != "better-system-prompt", failure
+
+
+def test_few_shot_is_not_advised_for_latency_or_cost(ruleset: RuleSet) -> None:
+    """Examples lengthen every prompt: slower and dearer."""
+    assert run(ruleset, primary_failure="latency", tried_few_shot=False) == FINE_TUNE
+    assert run(ruleset, primary_failure="format", tried_few_shot=False)[1] == "few-shot"
+
+
+def test_a_fast_retrain_cadence_blocks_fine_tuning(ruleset: RuleSet) -> None:
+    """The seed's pitfall: a cadence under two weeks is a process problem, not a fine-tuning problem."""
+    assert run(ruleset, primary_failure="format", retrain_cadence_days=7) == (
+        "dont-fine-tune",
+        "prompt-and-rag",
+        "retrain-too-often",
+    )
+    assert run(ruleset, retrain_cadence_days=7, tried_dspy=False)[2] == "dspy-not-tried"  # cheaper advice first
 
 
 def warnings(ruleset: RuleSet, **changes: Any) -> set[str]:
@@ -153,13 +212,6 @@ def test_pitfall_no_eval_set(ruleset: RuleSet) -> None:
     assert "no-eval-set" in warnings(ruleset, has_eval_set=False, n_stable_examples=10)  # on any verdict
     assert "no-eval-set" not in warnings(ruleset)
     assert "no-eval-set" not in warnings(ruleset, has_eval_set=None)  # never on a guess
-
-
-def test_pitfall_retrain_cadence_under_two_weeks(ruleset: RuleSet) -> None:
-    assert "fast-retrain-cadence" in warnings(ruleset, retrain_cadence_days=13)
-    assert "fast-retrain-cadence" in warnings(ruleset, retrain_cadence_days=1)
-    assert "fast-retrain-cadence" not in warnings(ruleset, retrain_cadence_days=14)
-    assert "fast-retrain-cadence" not in warnings(ruleset, retrain_cadence_days=None)
 
 
 def test_pitfall_catastrophic_forgetting_on_every_fine_tune(ruleset: RuleSet) -> None:
@@ -190,10 +242,13 @@ def test_every_rule_is_exercised_by_these_tables(ruleset: RuleSet) -> None:
         "scale-flip",
         "default-prompt-and-rag",
         "behaviour-fine-tune",
+        "cost-at-low-volume",
+        "cost-at-scale",
+        "reasoning-stronger-model",
+        "describable-style-plateaued",
     }
     tested_warnings = {
         "no-eval-set",
-        "fast-retrain-cadence",
         "catastrophic-forgetting",
         "knowledge-via-fine-tuning",
         "provider-availability",

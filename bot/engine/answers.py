@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -110,13 +111,8 @@ class Answers(BaseModel):
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Answers:
-        if self.tried_prompt_iteration is False and (self.prompt_iterations or 0) > 0:
-            raise ValueError(
-                "tried_prompt_iteration is no, but prompt_iterations is "
-                f"{self.prompt_iterations}: answer one of them again"
-            )
-        if (self.prompt_authors or 0) > 0 and self.prompt_iterations == 0:
-            raise ValueError("prompt_authors is set, but prompt_iterations is 0: answer one of them again")
+        if found := contradictions(self.__dict__):
+            raise ValueError(" ".join(dict.fromkeys(message for _, message in found)))
         return self
 
     def known(self) -> dict[str, Any]:
@@ -137,14 +133,17 @@ class Fact:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] = ()
+    # Set on the facts a team can change by its own work ("levers"): counts only grow, yes/no only turns to yes.
+    # The phrase is the condition as a person reads it: {to} is the new count, {more} how many more than today.
+    lever: str | None = None
 
 
-def _int(name: str, question: str, minimum: int, maximum: int) -> Fact:
-    return Fact(name, "int", question, minimum=minimum, maximum=maximum)
+def _int(name: str, question: str, minimum: int, maximum: int, lever: str | None = None) -> Fact:
+    return Fact(name, "int", question, minimum=minimum, maximum=maximum, lever=lever)
 
 
-def _bool(name: str, question: str) -> Fact:
-    return Fact(name, "bool", question)
+def _bool(name: str, question: str, lever: str | None = None) -> Fact:
+    return Fact(name, "bool", question, lever=lever)
 
 
 def _text(name: str, question: str) -> Fact:
@@ -156,7 +155,13 @@ FACTS: dict[str, Fact] = {
     fact.name: fact
     for fact in (
         _text("use_case", "What is the use case, in a few words?"),
-        _int("n_stable_examples", "How many stable, high-quality examples do you have?", 0, MAX_COUNT),
+        _int(
+            "n_stable_examples",
+            "How many stable, high-quality examples do you have?",
+            0,
+            MAX_COUNT,
+            lever="you collect {to:,} stable, high-quality examples ({more:,} more)",
+        ),
         Fact(
             "primary_failure",
             "enum",
@@ -164,24 +169,93 @@ FACTS: dict[str, Fact] = {
             choices=tuple(failure.value for failure in Failure),
         ),
         _int("change_freq_days", "How often do the requirements change, in days?", 1, MAX_DAYS),
-        _bool("tried_prompt_iteration", "Have you iterated on the prompt?"),
-        _int("prompt_iterations", "How many prompt iterations so far?", 0, MAX_SMALL_COUNT),
-        _int("prompt_authors", "How many different people wrote them?", 0, MAX_SMALL_COUNT),
-        _bool("tried_few_shot", "Have you tried few-shot examples in the prompt?"),
-        _bool("tried_rag", "Have you tried retrieval (RAG)?"),
-        _bool("tried_cot", "Have you tried chain-of-thought prompting?"),
-        _bool("tried_dspy", "Have you tried DSPy prompt optimisation (e.g. MIPROv2)?"),
-        _bool("has_eval_set", "Do you have a held-out eval set with a metric?"),
+        _bool(
+            "tried_prompt_iteration", "Have you iterated on the prompt?", "a better prompt does not move your metric"
+        ),
+        _int(
+            "prompt_iterations",
+            "How many prompt iterations so far?",
+            0,
+            MAX_SMALL_COUNT,
+            lever="{to} honest prompt iterations ({more} more) no longer move your metric",
+        ),
+        _int(
+            "prompt_authors",
+            "How many different people wrote them?",
+            0,
+            MAX_SMALL_COUNT,
+            lever="{to} different people have written versions of the prompt ({more} more)",
+        ),
+        _bool(
+            "tried_few_shot",
+            "Have you tried few-shot examples in the prompt?",
+            "few-shot examples do not move your metric",
+        ),
+        _bool("tried_rag", "Have you tried retrieval (RAG)?", "retrieval does not move your metric"),
+        _bool("tried_cot", "Have you tried chain-of-thought prompting?", "reasoning first does not move your metric"),
+        _bool(
+            "tried_dspy",
+            "Have you tried DSPy prompt optimisation (e.g. MIPROv2)?",
+            "DSPy does not move your metric",
+        ),
+        _bool("has_eval_set", "Do you have a held-out eval set with a metric?", "you build a held-out eval set"),
         _bool("needs_citations", "Do compliance or audit require a citation for each answer?"),
         _bool("style_describable", "Is the change you want a style you could describe in words?"),
         _int("n_tools", "How many tools can the model call?", 0, MAX_SMALL_COUNT),
         _int("daily_calls", "How many calls a day does the task get?", 0, MAX_COUNT),
         _bool("latency_sensitive", "Is the task latency-sensitive?"),
         _bool("chasing_small_benchmark_gain", "Is the goal a small benchmark gain (a 1-2 point MMLU bump)?"),
-        _int("retrain_cadence_days", "If you fine-tuned, how often would you retrain, in days?", 1, MAX_DAYS),
+        _int(
+            "retrain_cadence_days",
+            "If you fine-tuned, how often would you retrain, in days?",
+            1,
+            MAX_DAYS,
+            lever="you retrain no more often than every {to} days",
+        ),
         _text("notes", "Anything else reviewers should know?"),
     )
 }
+
+
+def contradictions(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Answers that cannot all be true, as (the fact to fix, what is wrong in the form's words); empty when none.
+
+    Each pair of answers is refused both ways round: the form, the command line and follow-ups all use this."""
+    tried = facts.get("tried_prompt_iteration")
+    iterations, authors = facts.get("prompt_iterations"), facts.get("prompt_authors")
+    found: list[tuple[str, str]] = []
+    if tried is False and iterations:
+        found.append(
+            (
+                "prompt_iterations",
+                f"You say nobody iterated on the prompt but count {iterations:,} iterations: fix one of them.",
+            )
+        )
+    if tried is True and iterations == 0:
+        found.append(
+            ("prompt_iterations", "You say the prompt was iterated on but count 0 iterations: fix one of them.")
+        )
+    if tried is False and authors:
+        found.append(
+            ("prompt_authors", f"You say nobody iterated on the prompt but count {authors:,} authors: fix one of them.")
+        )
+    if tried is True and authors == 0:
+        found.append(("prompt_authors", "You say the prompt was iterated on but count 0 authors: fix one of them."))
+    if authors and iterations == 0:
+        found.append(
+            ("prompt_authors", "No iterations cannot have authors: leave this empty or fix the count of iterations.")
+        )
+    if iterations and authors == 0:
+        found.append(
+            ("prompt_authors", f"{iterations:,} iterations need at least one author: leave this empty or fix a count.")
+        )
+    if authors and iterations and authors > iterations:
+        found.append(
+            ("prompt_authors", "More authors than iterations? Each author wrote at least one; check both counts.")
+        )
+    if facts.get("primary_failure") == Failure.TOOL_SHAPE and facts.get("n_tools") == 0:
+        found.append(("n_tools", "Tool calls are what is failing, but the model has 0 tools: fix one of them."))
+    return found
 
 
 class AnswersError(ValueError):

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from bot.engine.answers import FACTS, Answers, AnswersError, Failure, means_unanswered, parse_answers
+from bot.engine.answers import (
+    FACTS,
+    Answers,
+    AnswersError,
+    Failure,
+    contradictions,
+    means_unanswered,
+    parse_answers,
+)
 from bot.slack.ids import BlockId
 
 SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,40}$")]
@@ -243,14 +251,8 @@ def _read_tried(state: Mapping[str, Any], data: dict[str, Any], errors: dict[str
 
 
 def _contradictions(data: Mapping[str, Any]) -> dict[str, str]:
+    """The first contradiction found on each input, keyed by its block id (each fact's block has the fact's name)."""
     errors: dict[str, str] = {}
-    iterations = data.get("prompt_iterations")
-    if data.get("tried_prompt_iteration") is False and iterations:
-        errors[BlockId.PROMPT_ITERATIONS] = (
-            f"You left “Iterating on the prompt” unticked but count {iterations:,} iterations: fix one of them."
-        )
-    if data.get("prompt_authors") and iterations == 0:
-        errors[BlockId.PROMPT_AUTHORS] = "No iterations can have no authors: leave this empty or fix the count above."
-    if data.get("prompt_authors") and iterations and data["prompt_authors"] > iterations:
-        errors[BlockId.PROMPT_AUTHORS] = "More authors than iterations? Each author wrote at least one; check both."
+    for fact, message in contradictions({str(name): value for name, value in data.items()}):
+        errors.setdefault(fact, message)
     return errors
