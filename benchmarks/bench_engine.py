@@ -119,6 +119,10 @@ def _all_facts(rng: random.Random) -> dict[str, Any]:
         retrain_cadence_days=rng.choice((7, 13, 14, 30, 90)),
         notes=rng.choice(("", "owned by the platform team", "pilot in one region")) or None,
     )
+    # Answers that contradict each other are refused; keep the same draws and repair them without using the rng.
+    facts["prompt_authors"] = min(facts["prompt_authors"], iterations)
+    if facts["primary_failure"] == "tool-shape" and facts["n_tools"] == 0:
+        facts["n_tools"] = 1
     return facts
 
 

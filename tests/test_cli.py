@@ -395,7 +395,7 @@ def test_batch_file_with_a_byte_order_mark(capsys: pytest.CaptureFixture[str], t
         (
             "contradiction.yaml",
             "tried_prompt_iteration: no\nprompt_iterations: 4\n",
-            ("tried_prompt_iteration is no", "prompt_iterations is 4"),
+            ("nobody iterated on the prompt", "4 iterations"),
         ),
     ],
 )
@@ -743,7 +743,7 @@ def test_ask_answers_re_asks_a_contradiction() -> None:
     answers = ask_answers(script({"tried_prompt_iteration": ["no"], "prompt_iterations": ["4", ""]}), out)
     assert answers.tried_prompt_iteration is False
     assert answers.prompt_iterations is None
-    assert "tried_prompt_iteration is no, but prompt_iterations is 4" in out.getvalue()
+    assert "You say nobody iterated on the prompt but count 4 iterations" in out.getvalue()
 
 
 @pytest.mark.parametrize(

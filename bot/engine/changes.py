@@ -1,4 +1,8 @@
-"""What would change a verdict: the smallest change of facts that flips it, found from the rules themselves.
+"""What would change a verdict: the smallest change a team can make that flips it, found from the rules themselves.
+
+Only levers count: what a team can do or find out by its own work (collect more examples, build an eval set, try a
+step, get more people to iterate on the prompt, retrain less often; see `Fact.lever`). What is failing, whether
+citations are required, fewer examples or faster-changing requirements are facts of the situation, never advice.
 
 For each way the verdict could flip (a fine-tune rule firing with every earlier rule out of the way, or an earlier
 "not yet" rule firing), the conditions are turned into requirements on facts (an interval for a count, a set of
@@ -39,13 +43,35 @@ class Change:
     next_step: str
     rule: str
 
+    def said(self) -> str:
+        """The change as a condition a person reads: "you collect 200 examples (150 more) and DSPy does not ..."."""
+        return " and ".join(lever_phrase(name, old, new) for name, (old, new) in self.facts.items())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "change": {name: {"from": old, "to": new} for name, (old, new) in self.facts.items()},
+            "if": self.said(),
             "verdict": self.verdict.value,
             "next_step": self.next_step,
             "rule": self.rule,
         }
+
+
+def is_lever(name: str, old: Any, new: Any) -> bool:
+    """Whether moving `name` from `old` to `new` is something a team can do: a lever, in its direction."""
+    fact = FACTS[name]
+    if fact.lever is None:
+        return False
+    if fact.type == "bool":
+        return new is True and old is not True
+    return old is not None and isinstance(new, int) and new > old
+
+
+def lever_phrase(name: str, old: Any, new: Any) -> str:
+    """A lever's change in words ("you collect 200 stable, high-quality examples (150 more)")."""
+    phrase = FACTS[name].lever
+    assert phrase is not None, name
+    return phrase.format(to=new, more=new - old) if isinstance(new, int) and not isinstance(new, bool) else phrase
 
 
 def what_would_change(verdict: Verdict) -> list[Change]:
@@ -89,7 +115,7 @@ def _route(verdict: Verdict, target: Rule, blockers: list[Rule], want: bool) -> 
         repaired: list[Requirement] = []
         for requirement in alternatives[:_MAX_ALTERNATIVES]:
             changed = _concrete(requirement, facts)
-            if not changed:
+            if not changed or not all(is_lever(name, facts[name], value) for name, value in changed.items()):
                 continue
             try:
                 answers = Answers.model_validate({**facts, **changed})

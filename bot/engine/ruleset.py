@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.engine.analysis import unreachable_rules
-from bot.engine.answers import FACTS
+from bot.engine.answers import FACTS, Failure
 from bot.engine.conditions import (
     OPERATORS,
     Check,
@@ -33,6 +33,7 @@ from bot.engine.documents import load_yaml
 from bot.engine.errors import suggest, validation_messages
 
 META_FILE = "ruleset.yaml"
+PLAYBOOK_FILE = "playbooks.yaml"
 SEED_SECTIONS = ("checklist", "situations", "flowchart", "faq", "pitfalls")
 
 
@@ -129,6 +130,7 @@ class RuleFile(_Strict):
     outcome: Outcome | None = None
     message: str | None = Field(None, min_length=1, max_length=500)
     applies_to: list[VerdictKind] | None = Field(None, min_length=1)
+    because: str | None = Field(None, min_length=1, max_length=250)
     rationale: str = Field(min_length=1, max_length=2000)
     sources: list[Source] = Field(min_length=1)
 
@@ -139,6 +141,8 @@ class RuleFile(_Strict):
                 raise ValueError("a decision rule needs an outcome (verdict and next_step)")
             if self.message is not None or self.applies_to is not None:
                 raise ValueError("message and applies_to belong to warning rules")
+        elif self.because is not None:
+            raise ValueError("because belongs to decision rules; a warning says it in its message")
         else:
             if self.message is None:
                 raise ValueError("a warning rule needs a message")
@@ -150,6 +154,53 @@ class RuleFile(_Strict):
 class NextStepInfo(_Strict):
     title: str = Field(min_length=1, max_length=80)
     summary: str = Field(min_length=1, max_length=500)
+    # The answers that mean the step was tried (a count is a minimum), and the condition as a person reads it.
+    done: dict[str, bool | int] | None = None
+    if_done: str | None = Field(None, min_length=1, max_length=120)
+
+    @field_validator("done")
+    @classmethod
+    def _known_facts(cls, done: dict[str, bool | int] | None) -> dict[str, bool | int] | None:
+        for name, value in (done or {}).items():
+            fact = FACTS.get(name)
+            if fact is None or fact.type not in ("bool", "int"):
+                raise ValueError(f'"{name}" is not a yes/no or count fact{suggest(name, FACTS)}')
+            if (fact.type == "bool") != isinstance(value, bool):
+                raise ValueError(f"{name} takes {'yes/no' if fact.type == 'bool' else 'a whole number'}")
+        return done
+
+    @model_validator(mode="after")
+    def _done_with_its_words(self) -> NextStepInfo:
+        if bool(self.done) != bool(self.if_done):
+            raise ValueError("done and if_done go together: what trying the step means, and how to say it")
+        return self
+
+
+class PlaybookSource(_Strict):
+    title: str = Field(min_length=1, max_length=150)
+    url: str = Field(pattern=r"^https://[^\s]+$", max_length=500)
+    as_of: date
+
+
+class Playbook(_Strict):
+    """What to do for one next step: 3-5 concrete steps with sources; limited to some failures or deciding rules."""
+
+    step: NextStep
+    failures: list[Failure] | None = Field(None, min_length=1)
+    rules: list[str] | None = Field(None, min_length=1)
+    steps: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(min_length=3, max_length=5)
+    sources: list[PlaybookSource] = Field(min_length=1, max_length=3)
+
+    def fits(self, step: NextStep, failure: str | None, rule: str) -> bool:
+        return (
+            self.step == step
+            and (self.failures is None or failure in self.failures)
+            and (self.rules is None or rule in self.rules)
+        )
+
+
+class PlaybookFile(_Strict):
+    playbooks: list[Playbook] = Field(min_length=1)
 
 
 class Rung(_Strict):
@@ -201,6 +252,7 @@ class Rule:
     next_step: NextStep | None
     message: str | None
     applies_to: frozenset[VerdictKind]
+    because: str | None
     rationale: str
     sources: tuple[Source, ...]
     file: str
@@ -222,6 +274,7 @@ class RuleSet:
     leaves: tuple[Leaf, ...]
     next_steps: Mapping[NextStep, NextStepInfo]
     ladder: tuple[Rung, ...]
+    playbooks: tuple[Playbook, ...]
     directory: str
     # Precomputed for the evaluation loop: (fact, operator, value) per leaf, and positions of rule kinds.
     leaf_specs: tuple[tuple[str, Callable[[Any, Any], bool], Any], ...] = field(repr=False)
@@ -234,6 +287,10 @@ class RuleSet:
                 return rule
         raise KeyError(rule_id)
 
+    def playbook(self, step: NextStep, failure: str | None, rule: str) -> Playbook | None:
+        """The first playbook for `step` that fits the failure and the deciding rule, or None."""
+        return next((p for p in self.playbooks if p.fits(step, failure, rule)), None)
+
 
 def load_ruleset(directory: str | Path) -> RuleSet:
     """Read, validate and compile the rule set in `directory`; raise `RuleSetError` listing every problem."""
@@ -242,22 +299,26 @@ def load_ruleset(directory: str | Path) -> RuleSet:
     if not root.is_dir():
         raise RuleSetError([Problem(str(root), None, "not a directory")])
     files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    meta_path = root / META_FILE
+    meta_path, playbook_path = root / META_FILE, root / PLAYBOOK_FILE
     if meta_path not in files:
         raise RuleSetError([Problem(str(meta_path), None, f"missing: every rule set has a {META_FILE}")])
 
     meta_raw = _read_yaml(meta_path, problems)
     meta = _validate_meta(meta_raw, str(meta_path), problems)
 
+    playbooks = _read_playbooks(playbook_path, problems) if playbook_path in files else None
+
     written: list[tuple[RuleFile, str]] = []
     for path in files:
-        if path == meta_path:
+        if path in (meta_path, playbook_path):
             continue
         written.extend(_read_rule_file(path, problems))
 
     rules, leaves = _compile(written, problems)
     if meta is not None:
         _check_steps_described(rules, meta, str(meta_path), problems)
+    if playbooks is not None:
+        _check_playbooks(rules, playbooks, str(playbook_path), problems)
     if not problems:
         for rule, reason in unreachable_rules(rules):
             problems.append(Problem(rule.file, rule.id, f"can never fire: {reason}"))
@@ -266,11 +327,12 @@ def load_ruleset(directory: str | Path) -> RuleSet:
 
     return RuleSet(
         version=meta.version,
-        sha256=_content_hash(meta, [w for w, _ in written]),
+        sha256=_content_hash(meta, [w for w, _ in written], playbooks),
         rules=rules,
         leaves=leaves,
         next_steps=dict(meta.next_steps),
         ladder=tuple(meta.ladder),
+        playbooks=tuple(playbooks.playbooks) if playbooks else (),
         directory=str(root),
         leaf_specs=tuple((leaf.fact, OPERATORS[leaf.op], leaf.value) for leaf in leaves),
         decision_positions=tuple(i for i, rule in enumerate(rules) if rule.kind == "decision"),
@@ -360,6 +422,7 @@ def _compile(written: list[tuple[RuleFile, str]], problems: list[Problem]) -> tu
                 next_step=spec.outcome.next_step if spec.outcome else None,
                 message=spec.message,
                 applies_to=frozenset(spec.applies_to or VerdictKind),
+                because=spec.because,
                 rationale=spec.rationale,
                 sources=tuple(spec.sources),
                 file=file,
@@ -392,12 +455,52 @@ def _check_steps_described(rules: tuple[Rule, ...], meta: MetaFile, file: str, p
                 problems.append(Problem(file, None, f"next step {step} is on the ladder but not described"))
 
 
-def _content_hash(meta: MetaFile, rules: list[RuleFile]) -> str:
+def _read_playbooks(path: Path, problems: list[Problem]) -> PlaybookFile | None:
+    file = str(path)
+    raw = _read_yaml(path, problems)
+    if raw is None:
+        if not any(p.file == file for p in problems):
+            problems.append(Problem(file, None, "empty"))
+        return None
+    try:
+        return PlaybookFile.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(Problem(file, None, message) for message in _messages(exc, PlaybookFile))
+        return None
+
+
+def _check_playbooks(rules: tuple[Rule, ...], found: PlaybookFile, file: str, problems: list[Problem]) -> None:
+    """Every next step a rule gives has a default playbook; a playbook names only rules that give its step."""
+    steps_of = {rule.id: rule.next_step for rule in rules if rule.next_step is not None}
+    for position, playbook in enumerate(found.playbooks, start=1):
+        for rule_id in playbook.rules or ():
+            if rule_id not in steps_of:
+                problems.append(
+                    Problem(file, None, f"playbook #{position}: no decision rule {rule_id}{suggest(rule_id, steps_of)}")
+                )
+            elif steps_of[rule_id] != playbook.step:
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        f"playbook #{position}: rule {rule_id} gives {steps_of[rule_id]}, not {playbook.step}",
+                    )
+                )
+    defaults = {p.step for p in found.playbooks if p.failures is None and p.rules is None}
+    for step in sorted(set(steps_of.values()) - defaults):
+        problems.append(
+            Problem(file, None, f"next step {step} has no default playbook (one without failures or rules)")
+        )
+
+
+def _content_hash(meta: MetaFile, rules: list[RuleFile], playbooks: PlaybookFile | None) -> str:
     """sha256 of the rule set's meaning: comments, key order and file layout do not change it."""
-    content = {
+    content: dict[str, Any] = {
         "meta": meta.model_dump(mode="json"),
         "rules": [rule.model_dump(mode="json") for rule in sorted(rules, key=lambda r: r.order)],
     }
+    if playbooks is not None:
+        content["playbooks"] = playbooks.model_dump(mode="json")
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -412,6 +515,7 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
         "sources": Source,
         "next_steps": NextStepInfo,
         "ladder": Rung,
+        "playbooks": Playbook,
     }
     named = [part for part in loc if isinstance(part, str) and part in nested]
     target = nested[named[-1]] if named else model

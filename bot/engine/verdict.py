@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from bot.engine.answers import Answers
 from bot.engine.conditions import All, AnyOf, Condition, Leaf, Not, Truth
-from bot.engine.ruleset import NextStep, Rule, RuleSet, Rung, VerdictKind
+from bot.engine.ruleset import NextStep, Rule, RuleSet, VerdictKind
 
 Status = Literal["fired", "not-fired", "undecidable"]
 
@@ -117,18 +117,6 @@ class Verdict:
     def unanswered(self) -> tuple[str, ...]:
         """Unanswered facts whose answers could change the verdict or next step, most decisive first."""
         return tuple(dict.fromkeys(fact for a in self.assumptions for fact in a.unanswered))
-
-    def next_rung(self) -> Rung | None:
-        """The next rung of the ladder after this next step, skipping rungs the team has already tried."""
-        ladder = self.ruleset.ladder
-        current = next((i for i, rung in enumerate(ladder) if self.next_step in rung.steps), None)
-        if current is None or self.next_step is NextStep.FINE_TUNE:
-            return None
-        facts = self.answers.__dict__
-        for rung in ladder[current + 1 :]:
-            if rung.tried is None or facts[rung.tried] is not True:
-                return rung
-        return None
 
     def trace(self) -> list[dict[str, Any]]:
         """Every rule with its status and each comparison it made, values included."""
