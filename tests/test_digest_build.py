@@ -199,12 +199,12 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         "dont-fine-tune",
         policy.TITLES["few-shot"],
         "dont-fine-tune",
-        "Prompt plus RAG",
+        policy.TITLES["prompt-and-rag"],
     )
     assert (moved.flipped, moved.moved) == (False, True)
     assert (flipped.verdict_before, flipped.step_before, flipped.verdict, flipped.next_step_title) == (
         "dont-fine-tune",
-        "Prompt plus RAG",
+        policy.TITLES["prompt-and-rag"],
         "fine-tune",
         policy.TITLES["fine-tune"],
     )
@@ -254,7 +254,7 @@ def test_a_decision_is_shown_as_it_stood_at_the_end_of_the_week(store: DecisionS
     following = build(store, rules, period=Period(key="2026-W11", start=END, end=END + WEEK))
     assert following.decisions == []
     assert [(c.id, c.number, c.verdict, c.next_step_title, c.flipped) for c in following.changes] == [
-        (decision.id, 3, "dont-fine-tune", "Prompt plus RAG", True),
+        (decision.id, 3, "dont-fine-tune", policy.TITLES["prompt-and-rag"], True),
         (decision.id, 4, "dont-fine-tune", policy.TITLES["few-shot"], False),
     ]
     assert not following.quiet
@@ -290,7 +290,7 @@ def test_drift_lists_decisions_the_loaded_rules_would_decide_differently(
         "dont-fine-tune",
         policy.TITLES["few-shot"],
         "dont-fine-tune",
-        "Prompt plus RAG",
+        policy.TITLES["prompt-and-rag"],
         None,
     )
     assert digest.ruleset_version == policy.EDITED_VERSION

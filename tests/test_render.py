@@ -41,7 +41,7 @@ HAND_PICKED: dict[str, dict[str, Any]] = {
     "rag-with-provenance": {"needs_citations": True},
     "prompt-iteration": {"change_freq_days": 1},
     "try-prompts": {"tried_prompt_iteration": False},
-    "better-system-prompt": {"style_describable": True},
+    "better-system-prompt": {"primary_failure": "style", "style_describable": True},
     "describe-tools": {"primary_failure": "tool-shape", "n_tools": 1},
     "cot": {"primary_failure": "tool-shape", "tried_cot": False},
     "dspy": {"n_stable_examples": 50, "tried_dspy": False},
@@ -319,7 +319,7 @@ def test_version_note_appears_from_the_second_version(ruleset: RuleSet) -> None:
     first = verdict_messages(decided(ruleset, answers))["verdict"]
     third = verdict_messages(decided(ruleset, answers, versions=3, trigger=Trigger.EDIT))["verdict"]
     assert "version" not in " ".join(mrkdwn_texts(first))
-    assert f"version 3, edited by <@{REQUESTER}>" in " ".join(mrkdwn_texts(third))
+    assert f"Version 3, edited by <@{REQUESTER}>" in " ".join(mrkdwn_texts(third))
 
 
 @pytest.mark.parametrize("error", [*CHANNEL_ERRORS, "ratelimited"])
@@ -413,16 +413,17 @@ def test_hostile_rule_text_is_escaped(rules_copy: Path) -> None:
         rules_copy,
         {
             "checklist.yaml": [
-                ("title: Fewer than 50 stable, high-quality examples", 'title: "Fewer than 50 <!here> & examples"'),
+                ('because: "you have fewer than 50', 'because: "you have <!here> & fewer than 50'),
                 ("Under 50 good examples there is", "Under 50 <!here> good examples & <@U999> there is"),
-                ('note: "row 1: under 50 examples, few-shot prompt + RAG"', 'note: "row 1 <!here> & <!channel>"'),
-                (
-                    '      - {ref: "seed:checklist", as_of: 2026-11-28}\n',
-                    '      - {ref: "https://evil.example/a|<!channel>", as_of: 2026-11-28}\n'
-                    '      - {ref: "http://evil.example/<@U999>", as_of: 2026-11-28}\n',
-                ),
             ],
-            "ruleset.yaml": [("summary: Put a handful of worked", "summary: <!here> & Put a handful of worked")],
+            "playbooks.yaml": [
+                ("Choose 3 to 5 worked examples", "Choose <!channel> & 3 to 5 worked examples"),
+                (
+                    'url: "https://ai.google.dev/gemini-api/docs/model-tuning/ai-studio"',
+                    'url: "https://evil.example/a|<!channel>"',
+                ),
+                ('title: "DSPy Optimizers"', 'title: "DSPy <@U999> & Optimizers"'),
+            ],
         },
     )
     item = decided(ruleset, Answers.model_validate({"n_stable_examples": 10, "use_case": "triage"}))
@@ -432,21 +433,21 @@ def test_hostile_rule_text_is_escaped(rules_copy: Path) -> None:
         check_message(message)
         check_not_injected(message)
     explanation = "\n".join(mrkdwn_texts(messages["explanation"]))
-    assert "*Fewer than 50 &lt;!here&gt; &amp; examples*" in explanation
+    assert "You have &lt;!here&gt; &amp; fewer than 50" in explanation
     assert "Under 50 &lt;!here&gt; good examples &amp; &lt;@U999&gt; there is" in explanation
-    assert "(row 1 &lt;!here&gt; &amp; &lt;!channel&gt;)" in explanation
-    # A real URL becomes a link labelled with its host; URL-ish text that is not a clean URL is only shown.
-    assert "<https://developers.openai.com/docs/guides/distillation|developers.openai.com>" in explanation
+    assert "Choose &lt;!channel&gt; &amp; 3 to 5 worked examples" in explanation
+    # A real URL becomes a link labelled with its title; URL-ish text that is not a clean URL is only shown.
+    assert "<https://dspy.ai/learn/optimization/optimizers|DSPy &lt;@U999&gt; &amp; Optimizers>" in explanation
     assert "https://evil.example/a|&lt;!channel&gt;" in explanation
-    assert "http://evil.example/&lt;@U999&gt;" in explanation
-    assert "Why: Fewer than 50 &lt;!here&gt; &amp; examples" in messages["explanation"]["text"]
-    assert "&lt;!here&gt; &amp; Put a handful" in "\n".join(mrkdwn_texts(messages["verdict"]))
-    assert "&lt;!here&gt; &amp; Put a handful" in messages["undelivered/not_in_channel"]["text"]
+    assert "Why: you have &lt;!here&gt; &amp; fewer than 50" in messages["explanation"]["text"]
+    assert "you have &lt;!here&gt; &amp; fewer than 50" in "\n".join(mrkdwn_texts(messages["verdict"]))
+    assert "you have &lt;!here&gt; &amp; fewer than 50" in messages["undelivered/not_in_channel"]["text"]
 
 
 def test_hostile_next_step_title_is_escaped_in_the_messages_body(rules_copy: Path) -> None:
     ruleset = edit_rules(
-        rules_copy, {"ruleset.yaml": [("title: Few-shot prompting", "title: Few-shot <!everyone> & co")]}
+        rules_copy,
+        {"ruleset.yaml": [("title: Put worked examples in the prompt (few-shot)", "title: Few-shot <!everyone> & co")]},
     )
     messages = verdict_messages(decided(ruleset, Answers.model_validate({"n_stable_examples": 10})))
     # The header is plain_text, which Slack shows literally: the title goes in unescaped, as it should.
@@ -466,7 +467,8 @@ def test_hostile_next_step_title_is_escaped_in_the_messages_body(rules_copy: Pat
 
 def test_hostile_next_step_title_is_escaped_in_the_verdicts_fallback_text(rules_copy: Path) -> None:
     ruleset = edit_rules(
-        rules_copy, {"ruleset.yaml": [("title: Few-shot prompting", "title: Few-shot <!everyone> & co")]}
+        rules_copy,
+        {"ruleset.yaml": [("title: Put worked examples in the prompt (few-shot)", "title: Few-shot <!everyone> & co")]},
     )
     message = verdict_messages(decided(ruleset, Answers.model_validate({"n_stable_examples": 10})))["verdict"]
     assert "<!everyone>" not in message["text"]

@@ -28,6 +28,8 @@ class ActionId(StrEnum):
 
     EDIT_ANSWERS = "edit-answers"
     REQUEST_REREVIEW = "request-rereview"
+    # An open question's answer buttons in the thread: "answer-question:0", ":1", ... (unique within a block).
+    ANSWER_QUESTION = "answer-question"
 
 
 class BlockId(StrEnum):
