@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.services import Services
-from bot.slack.listeners import command, messages, reviews, submission, threads
+from bot.slack.listeners import command, messages, questions, reviews, submission, threads
 
 log = logging.getLogger(__name__)
 bolt_log = logging.getLogger("bot.bolt")
@@ -43,6 +43,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     submission.register(app, services)
     threads.register(app, services)
     reviews.register(app, services)
+    questions.register(app, services)
     messages.register(app, services)  # last: it holds the catch-all event listener
 
     @app.error

@@ -114,8 +114,8 @@ class Metrics:
         )
         self._rereviews = Counter(
             PREFIX + "rereviews",
-            "Re-reviews and edits evaluated, by trigger (re-review, edit), what asked (reaction, button, form, "
-            "command) and whether the verdict or next step changed.",
+            "Re-reviews, edits and answered questions evaluated, by trigger (re-review, edit, answered), what asked "
+            "(reaction, button, form, command, question) and whether the verdict or next step changed.",
             ["trigger", "source", "changed"],
             registry=registry,
         )
@@ -211,7 +211,7 @@ class Metrics:
         self._forms.labels(self._outcomes(outcome)).inc()
 
     def rereview(self, *, trigger: str, source: str, changed: bool) -> None:
-        """A re-review or edit evaluated."""
+        """A re-review, edit or answered question evaluated."""
         labels = self._review_labels
         self._rereviews.labels(labels(trigger), labels(source), "true" if changed else "false").inc()
 

@@ -179,7 +179,7 @@ def test_a_rereview_update_rate_limited_three_times_is_made_once_after_each_retr
     time.sleep(0.3)
     assert_waited_out(bot.fake.calls("chat.update"))
     assert updates[-1].args["ts"] == verdict
-    assert "version 2" in texts([updates[-1].args])[0]
+    assert "Version 2" in texts([updates[-1].args])[0]
     assert len(replies) == 1
     assert "Re-reviewed by <@U0REACTS>" in texts([replies[0].args])[0]
 

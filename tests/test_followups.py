@@ -70,12 +70,15 @@ def test_a_conversation_builds_hypotheticals_resets_them_and_applies_one(bot: Bo
     assert "Why don't fine-tune yet" in why
     assert "Fewer than 50 stable, high-quality examples" in why
     assert "Sources:" in why
+    assert "few-stable-examples" not in why  # people read this: the rule's title, not its id
 
     assert bot.ask("What if we had 600 examples?", thread_ts=verdict).status == 200
     what_if = last_reply(bot, verdict, 3)
     assert "Stable examples: 30 → *600*" in what_if
     assert "stops firing: Fewer than 50 stable, high-quality examples" in what_if
     assert "now fires:" in what_if
+    assert "n_stable_examples" not in what_if
+    assert "`" not in what_if.split("_Say")[0]  # no rule ids in code spans; only the commands to say are
 
     assert bot.ask("and if we tried dspy", thread_ts=verdict).status == 200
     and_if = last_reply(bot, verdict, 4)
@@ -119,7 +122,7 @@ def test_apply_records_a_version_updates_the_verdict_and_says_so(bot: BotClient,
     (update,) = bot.fake.calls("chat.update")
     assert update.args["ts"] == verdict
     assert update.args["channel"] == CHANNEL
-    assert "version 2, changed in the thread by <@U0OTHER>" in texts([update.args])[0]
+    assert "Version 2, changed in the thread by <@U0OTHER>" in texts([update.args])[0]
     assert bot.fake.messages[(CHANNEL, verdict)]["edited"]  # the verdict message itself changed
 
     # After `apply` the what-if is gone: the stored answers are the new ones.
@@ -156,7 +159,7 @@ def test_contradicting_answers_are_refused_with_the_reason(bot: BotClient, verdi
     bot.ask("what if we haven't iterated on the prompt and 20 prompt iterations", thread_ts=verdict)
     reply = last_reply(bot, verdict, 2)
     assert "do not fit together" in reply
-    assert "prompt_iterations" in reply
+    assert "nobody iterated on the prompt but count 20 iterations" in reply
 
 
 # --- what is a question, and what is not ---------------------------------------------------------------------------

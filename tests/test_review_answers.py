@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -9,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.engine.answers import Answers
+from bot.engine.answers import FACTS, Answers, AnswersError
 from bot.engine.rulediff import snapshot
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.followups.history import decided_under_older_rules, history_rows
-from bot.followups.review import MAX_RULE_CHANGES, review_answer
+from bot.followups.review import MAX_RULE_CHANGES, answering, review_answer
 from bot.resources import default_rules_dir
 from bot.settings import SettingsError, load_settings
 from bot.slack.render import Renderer
@@ -107,8 +108,8 @@ def test_an_edit_evaluates_the_new_answers_and_lists_what_changed(ruleset: RuleS
 def test_rule_changes_are_capped_and_counted(ruleset: RuleSet, tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), rules)
-    for path in rules.glob("*.yaml"):
-        path.write_text(path.read_text().replace("title: ", "title: Now "))
+    for path in rules.glob("*.yaml"):  # every rule's title (not the playbooks' sources, which have titles too)
+        path.write_text(re.sub(r"(?m)^(\s+)title: ", r"\1title: Now ", path.read_text()))
     answer = review(load_ruleset(rules), decision_for(ruleset, STORED), old=ruleset)
     rules_info = answer.context["rules"]
     assert len(rules_info["changes"]) == MAX_RULE_CHANGES
@@ -130,6 +131,83 @@ def test_rereview_and_edit_replies_render_within_limits_without_injection(
         message = renderer.message("followup", kind=answer.kind, **answer.context, reviewers=mentions)
         check_message(message)
         check_not_injected(message, configured=[*mentions, "<@U0REV>"])
+
+
+# A fine-tune verdict but for the eval set, which nobody confirmed: the thread asks about it.
+FINE_TUNE = {
+    **STORED,
+    "n_stable_examples": 5000,
+    "primary_failure": "format",
+    "change_freq_days": 90,
+    "prompt_iterations": 20,
+    "prompt_authors": 3,
+    "tried_few_shot": True,
+    "tried_rag": True,
+    "tried_dspy": True,
+}
+
+
+def test_an_answered_question_is_recorded_and_the_reply_asks_what_is_still_open(
+    ruleset: RuleSet, renderer: Renderer
+) -> None:
+    decision = decision_for(ruleset, FINE_TUNE)
+    answers = answering(decision.latest.answers, "has_eval_set", False)
+    assert answers == {**FINE_TUNE, "has_eval_set": False}
+    answer = review_answer(
+        ruleset=ruleset,
+        snapshot=snapshot(ruleset),
+        old_snapshot=None,
+        decision=decision,
+        conversation=Conversation(),
+        user="U0ASKER",
+        trigger=Trigger.ANSWERED,
+        answers=Answers.model_validate(answers),
+        now=NOW,
+        question="has_eval_set",
+    )
+    assert answer.kind == "answered"
+    assert (answer.version.trigger, answer.version.by) == (Trigger.ANSWERED, "U0ASKER")
+    assert (answer.version.verdict, answer.version.next_step) == ("dont-fine-tune", "build-eval")
+    context = answer.context
+    assert context["question"] == {"fact": "has_eval_set", "text": FACTS["has_eval_set"].question, "value": False}
+    assert context["changes"] == [{"fact": "has_eval_set", "from": None, "to": False}]
+    assert context["decision_id"] == decision.id
+    assert "has_eval_set" not in [q["fact"] for q in context["questions"]]
+    assert context["diff"]["verdict_changed"]
+    message = renderer.message("followup", kind=answer.kind, **context, reviewers=REVIEWERS)
+    check_message(message)
+    check_not_injected(message, configured=[*REVIEWERS, "<@U0ASKER>"])
+    first = message["blocks"][0]["text"]["text"]
+    assert first.endswith(f"answered *{FACTS['has_eval_set'].question}* with *No*, recorded as version 2.")
+    buttons = [block for block in message["blocks"] if block["type"] == "actions"]
+    assert [block["block_id"] for block in buttons] == [f"question-{q['fact']}" for q in context["questions"]]
+
+
+def test_an_answer_that_contradicts_another_is_named_in_the_forms_words() -> None:
+    with pytest.raises(AnswersError) as caught:
+        answering({"tried_prompt_iteration": True, "prompt_iterations": 20}, "tried_prompt_iteration", False)
+    assert caught.value.problems == ["You say nobody iterated on the prompt but count 20 iterations: fix one of them."]
+    assert answering({"n_tools": 0}, "primary_failure", "format") == {"n_tools": 0, "primary_failure": "format"}
+    with pytest.raises(AnswersError):
+        answering({"n_tools": 0}, "primary_failure", "tool-shape")
+
+
+def test_an_answer_review_payload_round_trips_and_is_not_held_by_the_cooldown() -> None:
+    review = Review(
+        "T1",
+        "C1",
+        "D1",
+        "C1",
+        "1.2",
+        "U1",
+        "answered",
+        "question",
+        "answer.1.3.U1.4.5",
+        fact="has_eval_set",
+        value=False,
+    )
+    assert Review.from_payload(review.payload()) == review
+    assert not review.gated
 
 
 def versions_of(decision: Decision, count: int, *, by: str) -> Decision:

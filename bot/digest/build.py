@@ -2,9 +2,9 @@
 
 `build_digest` reads the period from the channel's activity log (one range query; see `bot.store.activity`) and
 returns a `Digest`: the decisions made, counted by verdict and next step; every later version written in the
-period (re-reviews, edits, changes in the thread) and whether it flipped the verdict; and the channel's decisions
-(of any week still kept) whose latest verdict was reached under other rules and that the rules loaded now would
-decide differently.
+period (re-reviews, edits, changes in the thread, answered questions) and whether it flipped the verdict; and the
+channel's decisions (of any week still kept) whose latest verdict was reached under other rules and that the rules
+loaded now would decide differently.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class Entry(NamedTuple):
 
 
 class Change(NamedTuple):
-    """A version after the first, written in the period: a re-review, an edit or a change in the thread."""
+    """A version after the first, written in the period: a re-review, an edit, a change in the thread or an answered
+    question."""
 
     id: str
     use_case: str

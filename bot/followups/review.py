@@ -1,4 +1,5 @@
-"""Looking at a decision again: a re-review under the rules loaded now, or an edit of its answers.
+"""Looking at a decision again: a re-review under the rules loaded now, an edit of its answers, or one open question
+answered with its button in the thread.
 
 Pure functions from the stored decision, the thread's conversation and the rule sets to the reply's content, the
 conversation after it and the version to record; the Slack layer claims, records and sends.
@@ -11,15 +12,28 @@ from datetime import datetime
 from typing import Any
 
 from bot.decisions import new_version
-from bot.engine.answers import Answers
+from bot.engine.answers import FACTS, Answers, AnswersError, contradictions, parse_answers
+from bot.engine.report import verdict_report
 from bot.engine.rulediff import diff_snapshots
 from bot.engine.ruleset import RuleSet
-from bot.engine.verdict import evaluate
+from bot.engine.verdict import Verdict, evaluate
 from bot.followups.conversation import Answer, changed_facts, outcome, verdict_diff
 from bot.store import Conversation, Decision, Trigger, Turn, Version
 
 # How many rule-set differences a reply lists before it only counts the rest.
 MAX_RULE_CHANGES = 5
+# The reply's kind for each trigger (anything else is a re-review).
+_KINDS = {Trigger.EDIT: "edited", Trigger.ANSWERED: "answered"}
+
+
+def answering(answers: Mapping[str, Any], fact: str, value: Any) -> dict[str, Any]:
+    """`answers` (a version's) with `fact` answered `value`, validated; raises `AnswersError` naming what the answer
+    contradicts among the other answers, in the form's words."""
+    merged = {**answers, fact: value}
+    problems = list(dict.fromkeys(message for _, message in contradictions(merged)))
+    if problems:
+        raise AnswersError(problems)
+    return parse_answers(merged).known()
 
 
 def review_answer(
@@ -33,9 +47,11 @@ def review_answer(
     trigger: Trigger,
     answers: Answers | None,
     now: datetime,
+    question: str | None = None,
 ) -> Answer:
-    """Evaluate the decision's answers (the latest, or `answers` for an edit) under `ruleset`, whose snapshot is
-    `snapshot`; `old_snapshot` is that of the rule set the latest version was decided under, when it is known."""
+    """Evaluate the decision's answers (the latest, or `answers` for an edit or an answered question) under `ruleset`,
+    whose snapshot is `snapshot`; `old_snapshot` is that of the rule set the latest version was decided under, when
+    it is known. `question` is the fact an answered question set: the reply names it and asks what is still open."""
     latest = decision.latest
     stored = Answers.model_validate(latest.answers)
     evaluated = answers if answers is not None else stored
@@ -50,10 +66,25 @@ def review_answer(
         "changes": changed_facts(stored, evaluated),
         "rules": rule_changes(latest, ruleset, snapshot, old_snapshot, involved={*latest.fired, *verdict_ids(diff)}),
     }
-    kind = "edited" if trigger is Trigger.EDIT else "re-reviewed"
+    kind = _KINDS.get(trigger, "re-reviewed")
+    if trigger is Trigger.ANSWERED and question is not None:
+        context.update(_answered(verdict, decision, question))
     turn = Turn(at=now, user=user, text=f"({kind})", intent=trigger.value, outcome=kind)
     after = conversation.after(turn, hypothetical=conversation.hypothetical)
     return Answer(kind, context, after, verdict, new_version(verdict, by=user, trigger=trigger))
+
+
+def _answered(verdict: Verdict, decision: Decision, fact: str) -> dict[str, Any]:
+    """What the reply to an answered question says beyond a re-review's: the question and its answer, why the advice
+    is what it is now, and the questions still open (with the decision's id, for their buttons)."""
+    report = verdict_report(verdict, trace=False)
+    value = verdict.answers.known().get(fact)
+    return {
+        "question": {"fact": fact, "text": FACTS[fact].question, "value": value},
+        "because": report["because"],
+        "questions": report["questions"],
+        "decision_id": decision.id,
+    }
 
 
 def verdict_ids(diff: Mapping[str, Any]) -> set[str]:

@@ -1,8 +1,9 @@
-"""Re-reviews and edits over Slack: which reactions and buttons ask for one, who may edit, and the work each becomes.
+"""Re-reviews, edits and answered questions over Slack: which reactions and buttons ask for one, who may edit, and
+the work each becomes.
 
 A request is claimed on the request path, like a follow-up, and done by `FollowUps.work` after the response: the new
 version, the thread reply and the verdict message's update are recorded in one atomic step, then sent, so a crash,
-a redelivered event or a double click gives one re-review.
+a redelivered event or a double click gives one re-review (or one recorded answer).
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.engine.answers import Answers
+from bot.engine.answers import FACTS, Answers, AnswersError
 from bot.engine.rulediff import load_snapshot, snapshot
 from bot.engine.ruleset import RuleSet
 from bot.followups.conversation import Answer
-from bot.followups.review import review_answer
+from bot.followups.review import answering, review_answer
 from bot.metrics import Metrics
 from bot.slack.api import error_code
+from bot.slack.delivery import respond
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, ThreadStore, Trigger, WorkRef
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -48,12 +50,14 @@ class Review:
     thread_channel: str  # where the verdict message is (its thread gets the reply)
     thread_ts: str
     user: str  # a member id, or COMMAND_USER
-    trigger: str  # Trigger.RE_REVIEW or Trigger.EDIT
-    source: str  # "reaction", "button", "form" or "command"
+    trigger: str  # Trigger.RE_REVIEW, Trigger.EDIT or Trigger.ANSWERED
+    source: str  # "reaction", "button", "form", "command" or "question" (an open question's button)
     key: str  # the claim's key: what makes a redelivery or a double click the same request
-    answers: dict[str, Any] | None = None  # for an edit: the answers submitted
+    answers: dict[str, Any] | None = None  # for an edit: the answers submitted; for an answer: the latest, with it
     response_url: str | None = None  # for a button: where to tell the clicker that a cooldown holds
     work: str = "review"
+    fact: str | None = None  # for an answer: the question's fact and the value clicked
+    value: bool | str | None = None
 
     @property
     def ref(self) -> WorkRef:
@@ -62,7 +66,8 @@ class Review:
 
     @property
     def gated(self) -> bool:
-        """Whether the per-person cooldown applies: to reactions and buttons, not to edits or the command."""
+        """Whether the per-person cooldown applies: to reactions and the re-review button, not to edits, answered
+        questions or the command."""
         return self.source in {"reaction", "button"}
 
     def payload(self) -> dict[str, Any]:
@@ -224,8 +229,35 @@ class Reviews:
             self.metrics.rereview_cooldown()
         return held
 
+    def with_answer(self, review: Review, decision: Decision) -> Review | None:
+        """An answered question's review against `decision` as it is stored now: its answers are the latest version's
+        with the question's fact set. None when there is nothing to record, and the clicker hears why (privately):
+        the latest version has that answer already (a double click, or an old button), or it contradicts another
+        stored answer."""
+        fact, value = review.fact, review.value
+        if fact is None or fact not in FACTS:
+            log.error("answer to %s: no usable question in the claim", review.decision)
+            return None
+        latest = decision.latest
+        note: dict[str, Any] | None = None
+        answers: dict[str, Any] | None = None
+        if latest.answers.get(fact) == value:
+            note = {"kind": "answer-already", "answer": value, "number": latest.number}
+        else:
+            try:
+                answers = answering(latest.answers, fact, value)
+            except AnswersError as exc:
+                note = {"kind": "answer-contradicts", "answer": value, "problems": exc.problems}
+        if answers is None:
+            log.info("answer to %s by %s not recorded: %s", review.decision, review.user, note and note["kind"])
+            if review.response_url and note is not None:
+                notice = self.renderer.message("notice", fact=fact, question=FACTS[fact].question, **note)
+                respond(review.response_url, notice)
+            return None
+        return replace(review, answers=answers)
+
     def answer(self, review: Review, decision: Decision) -> Answer:
-        """The re-review or edit of `decision`, evaluated under the rules loaded now."""
+        """The re-review, edit or answered question of `decision`, evaluated under the rules loaded now."""
         latest = decision.latest
         old = None if latest.ruleset_sha256 == self.ruleset.sha256 else self._snapshot_of(latest.ruleset_sha256)
         conversation = self.threads.conversation(
@@ -241,6 +273,7 @@ class Reviews:
             trigger=Trigger(review.trigger),
             answers=Answers.model_validate(review.answers) if review.answers is not None else None,
             now=datetime.now(UTC),
+            question=review.fact if review.trigger == Trigger.ANSWERED else None,
         )
         diff = answer.context["diff"]
         changed = diff["verdict_changed"] or diff["next_step_changed"]

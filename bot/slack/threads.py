@@ -34,6 +34,7 @@ from bot.store import (
     DecisionStore,
     ThreadChanged,
     ThreadStore,
+    Trigger,
     WorkRef,
 )
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -241,6 +242,12 @@ class FollowUps:
             decision = self.store.decision(workspace=job.workspace, channel=job.channel, decision_id=job.decision)
             if decision is None:
                 return None  # expired meanwhile
+            if job.trigger == Trigger.ANSWERED:
+                # Read against the latest version now: a double click's second claim finds the answer recorded.
+                answered = self.reviews.with_answer(job, decision)
+                if answered is None:
+                    return None
+                job = answered
             if not self.reviews.allowed(job):
                 log.info("re-review of %s by %s: within the cooldown", job.decision, job.user)
                 if job.response_url:

@@ -48,6 +48,7 @@ class Trigger(StrEnum):
     EDIT = "edit"
     RE_REVIEW = "re-review"
     FOLLOW_UP = "follow-up"
+    ANSWERED = "answered"  # an open question answered with its button in the verdict's thread
 
 
 class NewVersion(BaseModel):

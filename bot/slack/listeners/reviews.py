@@ -1,4 +1,5 @@
-"""Re-review on a reaction or the "Request re-review" button, and the "Edit answers" button that opens the form."""
+"""Re-review on a reaction or the "Request re-review" button, and the "Edit answers" button that opens the form (on the
+verdict message, and on an open question about a number in its thread)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import ActionId, is_trigger_id
 from bot.slack.listeners.command import open_view
 from bot.slack.reviews import reaction_from, review_of
-from bot.store import Trigger
+from bot.store import Decision, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
 
 log = logging.getLogger(__name__)
@@ -64,22 +65,22 @@ def register(app: App, services: Services) -> None:
     @app.action(ActionId.REQUEST_REREVIEW.value)
     def handle_rereview_button(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        clicked = _clicked(body)
-        if clicked is not None:
-            services.run_soon(request_rereview, services=services, **clicked)
+        click = clicked(body)
+        if click is not None:
+            services.run_soon(request_rereview, services=services, **click)
         else:
-            _incomplete(services, body)
+            incomplete(services, body)
 
     @app.action(ActionId.EDIT_ANSWERS.value)
     def handle_edit_button(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        clicked = _clicked(body)
+        click = clicked(body)
         trigger_id = body.get("trigger_id")
-        if clicked is not None and is_trigger_id(trigger_id):
+        if click is not None and is_trigger_id(trigger_id):
             received = time.monotonic()
-            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, received=received, **clicked)
+            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, received=received, **click)
         else:
-            _incomplete(services, body)
+            incomplete(services, body)
 
 
 def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
@@ -91,8 +92,9 @@ def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
         log.warning("could not tell %s that the re-review failed: %s", user, error_code(exc))
 
 
-def _clicked(body: dict[str, Any]) -> dict[str, Any] | None:
-    """Who clicked which verdict message, from a `block_actions` payload; None when the payload lacks any of it."""
+def clicked(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Who clicked which message of the bot, from a `block_actions` payload; None when the payload lacks any of it.
+    `thread_ts` is the thread the message is in (None for a verdict message, or when Slack did not say)."""
     user, team, channel, message = (body.get(name) for name in ("user", "team", "channel", "message"))
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions else None
@@ -109,10 +111,26 @@ def _clicked(body: dict[str, Any]) -> dict[str, Any] | None:
         isinstance(value := fields[name], str) and pattern.fullmatch(value) for name, pattern in patterns.items()
     ):
         return None
-    return {**fields, "response_url": response_url}
+    thread_ts = message.get("thread_ts") if isinstance(message, dict) else None
+    if thread_ts is None and isinstance(container := body.get("container"), dict):
+        thread_ts = container.get("thread_ts")
+    if not (isinstance(thread_ts, str) and SLACK_TS.fullmatch(thread_ts)):
+        thread_ts = None
+    return {**fields, "response_url": response_url, "thread_ts": thread_ts}
 
 
-def _incomplete(services: Services, body: dict[str, Any]) -> None:
+def clicked_decision(
+    services: Services, *, workspace: str, channel: str, ts: str, thread_ts: str | None
+) -> Decision | None:
+    """The decision whose verdict message or explanation was clicked, or in whose thread the clicked message is (a
+    reply that asks the open questions again), or None."""
+    decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
+    if decision is None and thread_ts is not None and thread_ts != ts:
+        decision = services.store.decision_for_thread(workspace=workspace, channel=channel, thread_ts=thread_ts)
+    return decision
+
+
+def incomplete(services: Services, body: dict[str, Any]) -> None:
     """Tell the clicker, after the response, that the click could not be used (when Slack said where to answer)."""
     response_url = body.get("response_url")
     if isinstance(response_url, str):
@@ -122,11 +140,19 @@ def _incomplete(services: Services, body: dict[str, Any]) -> None:
 
 
 def request_rereview(
-    *, services: Services, workspace: str, channel: str, user: str, ts: str, action_ts: str, response_url: str
+    *,
+    services: Services,
+    workspace: str,
+    channel: str,
+    user: str,
+    ts: str,
+    action_ts: str,
+    response_url: str,
+    thread_ts: str | None = None,
 ) -> None:
     """Claim the re-review a button asked for and do it; the clicker hears only when it cannot happen."""
     try:
-        decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
+        decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
         review = None
         if decision is not None:
             key = f"rereview.{ts}.{user}.{action_ts}"
@@ -156,12 +182,14 @@ def open_edit_form(
     action_ts: str,
     response_url: str,
     received: float,
+    thread_ts: str | None = None,
 ) -> None:
-    """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only."""
+    """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only (from
+    the verdict message, or from an open question about a number in its thread)."""
     del action_ts  # a form opened twice is harmless: only a submission records anything
     notice = services.renderer.message
     try:
-        decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
+        decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
     except RedisError as exc:
         log.error("edit button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
         respond(response_url, notice("notice", kind="unavailable"))
