@@ -200,6 +200,7 @@ def test_every_next_step_has_a_playbook_of_three_to_five_steps_with_sources(rule
         ({"primary_failure": "latency", "daily_calls": 3_000}, "better-model", "latency"),
         ({"primary_failure": "cost", "daily_calls": 3_000}, "better-model", "cost"),
         ({"primary_failure": "reasoning"}, "better-model", "reasoning"),
+        ({"primary_failure": "missing-knowledge", "n_stable_examples": 20}, "few-shot", "retrieval in first"),
     ],
 )
 def test_the_playbook_fits_the_rule_and_the_failure(
