@@ -230,6 +230,8 @@ def test_the_requester_answers_no_and_the_verdict_becomes_build_an_eval_set(revi
     assert f"<@{USER}> answered *{EVAL_SET}* with *No*, recorded as version 2." in reply
     assert "Now: don't fine-tune yet, *Build an eval set first*, because" in reply
     assert "The verdict changes from version 1" in reply
+    # The new next step comes with its playbook, since the explanation above describes the old one.
+    assert ":clipboard: *Do this next: Build an eval set first*\n1. " in reply
     assert f"<@{REVIEWER}> <!subteam^{GROUP}>: please take a look (the verdict changed)." in reply
     # What is still open is asked again, with its buttons; the eval-set question is not among them any more.
     answered = posted(bot, reply_ts(bot, verdict, 1))

@@ -76,12 +76,14 @@ def review_answer(
 
 def _answered(verdict: Verdict, decision: Decision, fact: str) -> dict[str, Any]:
     """What the reply to an answered question says beyond a re-review's: the question and its answer, why the advice
-    is what it is now, and the questions still open (with the decision's id, for their buttons)."""
+    is what it is now (with its playbook, shown when the next step changed), and the questions still open (with the
+    decision's id, for their buttons)."""
     report = verdict_report(verdict, trace=False)
     value = verdict.answers.known().get(fact)
     return {
         "question": {"fact": fact, "text": FACTS[fact].question, "value": value},
         "because": report["because"],
+        "playbook": report["playbook"],
         "questions": report["questions"],
         "decision_id": decision.id,
     }
