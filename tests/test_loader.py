@@ -306,3 +306,57 @@ def test_a_key_given_twice_is_refused(rules_copy: Path) -> None:
     problem = only_problem(rules_copy)
     assert problem.startswith(f"{path}: line 5: ")  # the second `order:`
     assert "duplicate key 'order'" in problem
+
+
+# --- playbooks ----------------------------------------------------------------------------------------------
+
+
+def playbook(step: str = "rag", **fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "step": step,
+        "steps": ["One.", "Two.", "Three."],
+        "sources": [{"title": "A page", "url": "https://example.com/page", "as_of": "2026-12-06"}],
+    }
+    base.update(fields)
+    return base
+
+
+def write_playbooks(rules_copy: Path, *entries: dict[str, object]) -> None:
+    shipped = yaml.safe_load((rules_copy / "playbooks.yaml").read_text())["playbooks"]
+    (rules_copy / "playbooks.yaml").write_text(yaml.safe_dump({"playbooks": [*entries, *shipped]}, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (playbook(steps=["Only one."]), "at least 3 items"),
+        (playbook(steps=["s"] * 6), "at most 5 items"),
+        (playbook(sources=[{"title": "x", "url": "http://example.com", "as_of": "2026-12-06"}]), "pattern"),
+        (playbook(sources=[]), "at least 1 item"),
+        (playbook(step="rag-please"), "playbooks.0.step: Input should be"),
+        (playbook(failures=["stlye"]), "(did you mean \"style\"?)"),
+        (playbook(rules=["knowledge-gapp"]), 'no decision rule knowledge-gapp (did you mean "knowledge-gap"?)'),
+        (playbook(rules=["few-stable-examples"]), "rule few-stable-examples gives few-shot, not rag"),
+    ],
+    ids=["too-few-steps", "too-many-steps", "not-https", "no-source", "unknown-step", "unknown-failure", "unknown-rule",
+         "rule-of-another-step"],
+)  # fmt: skip
+def test_a_broken_playbook_is_refused_naming_the_problem(
+    rules_copy: Path, entry: dict[str, object], message: str
+) -> None:
+    write_playbooks(rules_copy, entry)
+    problems = problems_of(rules_copy)
+    assert any(message in problem and "playbooks.yaml" in problem for problem in problems), problems
+
+
+def test_every_next_step_a_rule_gives_needs_a_default_playbook(rules_copy: Path) -> None:
+    shipped = yaml.safe_load((rules_copy / "playbooks.yaml").read_text())["playbooks"]
+    kept = [entry for entry in shipped if entry["step"] != "dspy" or entry.get("failures") or entry.get("rules")]
+    (rules_copy / "playbooks.yaml").write_text(yaml.safe_dump({"playbooks": kept}, sort_keys=False))
+    assert only_problem(rules_copy).endswith("next step dspy has no default playbook (one without failures or rules)")
+
+
+def test_a_rule_set_without_playbooks_still_loads(rules_copy: Path) -> None:
+    """A team's own rule directory from before playbooks existed: the thread then has no "Do this next" list."""
+    (rules_copy / "playbooks.yaml").unlink()
+    assert load_ruleset(rules_copy).playbooks == ()
