@@ -308,18 +308,54 @@ def test_unreadable_values(phrase: str, fact: str) -> None:
 
 def test_markup_is_never_read_as_a_value() -> None:
     assert parsed("what if we had <https://example.com|600> examples").unreadable[0].fact == "n_stable_examples"
-    assert parsed("what if <https://example.com|dspy>") == FollowUp(Intent.WHAT_IF, unrecognised=("<link>",))
+    assert parsed("what if <https://example.com|dspy>") == FollowUp(Intent.NOT_UNDERSTOOD)  # names no fact
     assert parsed("what if <@U123> tried dspy").changes == {"tried_dspy": True}
 
 
 def test_clauses_naming_no_fact_are_unrecognised() -> None:
-    assert parsed("what about lunch?") == FollowUp(Intent.WHAT_IF, unrecognised=("lunch",))
     result = parsed("what if we had 600 examples and a pony")
     assert result == FollowUp(Intent.WHAT_IF, {"n_stable_examples": 600}, unrecognised=("a pony",))
-    many = parsed("what if " + ", ".join(f"pony {i}" for i in range(10)))
+    many = parsed("what if 600 examples, " + ", ".join(f"pony {i}" for i in range(10)))
     assert many.unrecognised == ("pony 0", "pony 1", "pony 2", "pony 3", "pony 4")
-    long = parsed("what if " + "x" * 300)
+    long = parsed("what if 600 examples, " + "x" * 300)
     assert len(long.unrecognised[0]) == 80
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what about lunch?", "what if we get lunch first", "what if it rains tomorrow", "suppose so",
+     "if anyone wants to pair on the eval set, ping me", "say, does anyone have the eval set link?"],
+)  # fmt: skip
+def test_a_what_if_that_names_no_fact_or_addresses_people_is_chatter(text: str) -> None:
+    assert parsed(text) == FollowUp(Intent.NOT_UNDERSTOOD)
+
+
+MEANINGS = [
+    (Intent.WHY, ["Why did it say that?", "why does it recommend DSPy?", "how come?", "but why though",
+                  "what's the reasoning here", "can you explain that?", "hmm why"]),
+    (Intent.WHY_NOT, ["why shouldn't we just fine-tune?", "what's wrong with fine-tuning here?"]),
+    (Intent.ANSWERS, ["what did we put in the form?", "remind me of our answers", "what are the current answers?"]),
+    (Intent.RULES, ["which rules fired here?", "what rule decided this"]),
+    (Intent.HISTORY, ["who changed this and when?", "what has changed since yesterday's version?"]),
+    (Intent.RESET, ["forget the what-ifs", "ok let's start over", "back to the real answers", "scrap that"]),
+    (Intent.APPLY, ["ok let's go with that", "great, save this as our answers", "use those answers instead"]),
+    (Intent.HELP, ["what can I ask you?", "how does this work?", "what should I type here?"]),
+]  # fmt: skip
+CHATTER = [
+    "thanks for the answers!", "why is the dashboard down?", "reset the database tomorrow", "I wonder why",
+    "@alice can you check the history of that ticket", "lol", "nice, thanks", "I'll try DSPy this week",
+    "can someone explain the eval numbers to me at standup",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "intent"), [(t, i) for i, texts in MEANINGS for t in texts], ids=repr)
+def test_intents_by_meaning(text: str, intent: Intent) -> None:
+    assert parsed(text) == FollowUp(intent)
+
+
+@pytest.mark.parametrize("text", CHATTER, ids=repr)
+def test_chatter_that_mentions_a_command_word_is_not_answered(text: str) -> None:
+    assert parsed(text) == FollowUp(Intent.NOT_UNDERSTOOD)
 
 
 def test_the_last_mention_of_a_fact_wins() -> None:
@@ -462,3 +498,20 @@ def test_the_parser_is_pure() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_new_fact_needs_no_change_to_the_reader() -> None:
+    """A fact added to `FACTS` (with or without words) is read by its name, and the reader imports cleanly."""
+    program = (
+        "from bot.engine import answers\n"
+        "answers.FACTS['n_reviewers'] = answers.Fact('n_reviewers', 'int', 'How many reviewers?', 0, 100)\n"
+        "answers.FACTS['uses_gpu'] = answers.Fact('uses_gpu', 'bool', 'GPU?', words=answers.Words(names='gpus?',"
+        " examples=('we use a gpu', 'no gpu')))\n"
+        "from bot.followups.parser import parse_followup, accepted_forms\n"
+        "assert parse_followup('what if n_reviewers 4').changes == {'n_reviewers': 4}\n"
+        "assert parse_followup('what if we had no gpu').changes == {'uses_gpu': False}\n"
+        "assert 'we use a gpu' in accepted_forms('uses_gpu')\n"
+        "assert 'whole number' in accepted_forms('n_reviewers')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
