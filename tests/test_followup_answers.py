@@ -137,6 +137,18 @@ def test_unreadable_values_change_nothing(ruleset: RuleSet) -> None:
     assert answer.context["unreadable"][0]["fact"] == "n_stable_examples"
 
 
+def test_an_unreadable_value_says_what_was_read_and_how_to_say_the_rest(ruleset: RuleSet, renderer: Renderer) -> None:
+    answer = ask(ruleset, "what if we tried dspy and had lots of examples")
+    assert answer is not None
+    assert answer.kind == "unreadable"
+    assert answer.context["read"] == [{"fact": "tried_dspy", "value": True}]
+    message = renderer.message("followup", kind=answer.kind, **answer.context)
+    reply = "\n".join(block["text"]["text"] for block in message["blocks"] if "text" in block)
+    assert "I read Tried DSPy: yes." in reply
+    assert "I could not read a value for *Stable examples* in “had lots of examples”" in reply
+    assert '"what if we had 600 examples"' in reply  # one phrasing that works for the part it could not read
+
+
 def test_apply_gives_a_follow_up_version_by_the_asker_and_clears_the_hypothetical(ruleset: RuleSet) -> None:
     answer = ask(ruleset, "apply", conversation=Conversation(hypothetical={"n_stable_examples": 600}))
     assert answer is not None

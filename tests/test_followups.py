@@ -143,6 +143,19 @@ def test_why_not_rules_and_help(bot: BotClient, verdict: str) -> None:
     assert "what if we had 600 examples" in last_reply(bot, verdict, 4)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["hmm ok so what if we had like 5k exmaples though?!", "would it change anything with 5,000 examples?",
+     "*what if* we had five thousand examples :thinking_face:"],
+)  # fmt: skip
+def test_a_casually_phrased_what_if_is_answered_with_the_new_verdict(bot: BotClient, verdict: str, text: str) -> None:
+    assert bot.ask(text, thread_ts=verdict).status == 200
+    reply = last_reply(bot, verdict, 2)
+    assert "Stable examples: 30 → *5,000*" in reply
+    assert "stops firing: Fewer than 50 stable, high-quality examples" in reply
+    assert "Then:" in reply
+
+
 def test_an_unreadable_value_names_the_fact_and_the_accepted_forms(bot: BotClient, verdict: str) -> None:
     bot.ask("what if we had lots of examples", thread_ts=verdict)
     reply = last_reply(bot, verdict, 2)

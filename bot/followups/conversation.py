@@ -111,7 +111,9 @@ def _what_if(
 ) -> _Reply:
     if followup.unreadable:
         unreadable = [{"fact": u.fact, "said": u.said, "accepted": u.accepted} for u in followup.unreadable]
-        return "unreadable", {"unreadable": unreadable}, hypothetical, None
+        # What it did read, so the person only has to say again the part it could not.
+        read = [{"fact": fact, "value": value} for fact, value in followup.changes.items()]
+        return "unreadable", {"unreadable": unreadable, "read": read}, hypothetical, None
     if not followup.changes:
         return "no-facts", {"unrecognised": list(followup.unrecognised)}, hypothetical, None
     builds_on = followup.intent is Intent.AND_IF and hypothetical is not None
