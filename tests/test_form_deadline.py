@@ -26,7 +26,7 @@ def test_a_form_whose_trigger_is_nearly_expired_is_not_tried_and_the_person_is_t
         services=bot.services,
         trigger_id=trigger_id(),
         metadata=FormMetadata(team=TEAM, channel=CHANNEL, user=USER),
-        use_case="summarise support tickets",
+        text="summarise support tickets",
         response_url=bot.fake.response_url("late"),
         received=time.monotonic() - TRIGGER_BUDGET - 0.05,
     )

@@ -1,5 +1,5 @@
-"""`/should-finetune [use case]`: open the decision form at once; `history` lists the channel's decisions; `digest`
-controls its weekly digest; `help`."""
+"""`/should-finetune [use case]`: open the decision form at once, prefilled with the answers the text gives
+(`bot.slack.prefill`); `history` lists the channel's decisions; `digest` controls its weekly digest; `help`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.digest import ACTIONS as DIGEST_ACTIONS
 from bot.slack.digest import digest_command
-from bot.slack.forms import FormMetadata, form_initial
+from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
+from bot.slack.prefill import command_prefill
 from bot.store import Decision
 from bot.store.base import SLACK_ID
 
@@ -114,7 +115,7 @@ def register(app: App, services: Services) -> None:
             services=services,
             trigger_id=trigger_id,
             metadata=metadata,
-            use_case=text,
+            text=text,
             response_url=command.get("response_url"),
             received=time.monotonic(),
         )
@@ -125,13 +126,15 @@ def open_form(
     services: Services,
     trigger_id: str,
     metadata: FormMetadata,
-    use_case: str,
+    text: str,
     response_url: object,
     received: float,
 ) -> None:
-    """Open the decision form; if Slack refuses, tell the person through the command's response_url."""
+    """Open the decision form, prefilled from the command's `text`; if Slack refuses, tell the person through the
+    command's response_url."""
+    prefill = command_prefill(text)
     view = services.renderer.view(
-        "form", metadata=metadata.dump(), facts=FACTS, initial=form_initial(use_case=use_case)
+        "form", metadata=metadata.dump(), facts=FACTS, initial=prefill.initial, command=prefill.note
     )
     open_view(
         services,
