@@ -1,6 +1,7 @@
 """The follow-up reader against replies as people write them: `tests/data/followup_corpus.yaml`, 496 realistic
 thread replies (paraphrases, typos, Slack formatting, several facts at once, relative amounts, and chatter the bot
-must not answer), each with the reading a person means. Written from meaning, not from the parser's behaviour.
+must not answer) and the two phrasings `help` shows, each with the reading a person means. Written from meaning, not
+from the parser's behaviour.
 
 A reply is understood when its intent is right and, for a what-if, it reads exactly the facts meant: every value
 right, nothing extra, and a value nobody could read (or a relative one, "1,500 more") reported unreadable rather
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.followups.examples import EXAMPLES
 from bot.followups.parser import Intent, parse_followup
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "data" / "followup_corpus.yaml").read_text())
@@ -75,3 +77,12 @@ def test_a_relative_amount_is_asked_about_never_set_as_absolute(entry: dict[str,
     result = parse_followup(entry["text"])
     for fact in entry["relative"]:
         assert fact not in result.changes
+
+
+def test_the_examples_people_are_shown_are_drawn_from_the_corpus() -> None:
+    readings = {entry["text"]: entry for entry in CORPUS}
+    for example in EXAMPLES.what_ifs:
+        entry = readings.get(example.text)
+        assert entry is not None, f"{example.text!r} is not in the corpus"
+        assert entry.get("changes") == dict(example.changes)
+        assert misses(entry) == []
