@@ -323,7 +323,6 @@ _SPLIT = re.compile(
 )
 _RANGE = re.compile(r"\bbetween (\S+) and (\S+)")
 _HUNDRED_AND = re.compile(r"\b(hundred|thousand) and (?=[a-z])")
-_RATHER = re.compile(r"\b(?:rather than|instead of|not) [\w -]+$")
 _PER_DAY = re.compile(r"\s?/\s?(?=day\b)")  # "calls/day" is one clause
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _LETTER_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")  # "few-shot" is "few shot", but "-5" stays negative
