@@ -245,12 +245,12 @@ _CHATTER = re.compile(
     r"|lunch|meeting|standup|tomorrow|tonight|database|dashboard|jira|ticket|pr|deploy\w*)\b"
 )
 # Whatever its first words, a message about what people should do is for them ("and if anyone asks, ...").
-_PEOPLE_ASKED = re.compile(r"\b(?:anyone|anybody|someone|somebody|everyone|everybody|ping me|lmk|dm me)\b")
+_PEOPLE = r"anyone|anybody|someone|somebody|everyone|everybody|ping me|lmk|dm me"
+_PEOPLE_ASKED = re.compile(rf"\b(?:{_PEOPLE})\b")
 # A what-if that starts with a weak word ("if", "say", "also") and addresses people is chatter, not a question.
 _ADDRESSING = re.compile(
-    r"\b(?:anyone|anybody|someone|somebody|everyone|everybody|ping me|let me know|lmk|dm me|pair|pairing|shout"
-    r"|you guys|y'all|lunch|meeting|we'd|we would|i'd|i would|i should|i'll|i will|you need|you want|ask in|today"
-    r"|this morning|right now|currently|again)\b"
+    rf"\b(?:{_PEOPLE}|let me know|pair|pairing|shout|you guys|y'all|lunch|meeting|we'd|we would|i'd|i would"
+    r"|i should|i'll|i will|you need|you want|ask in|today|this morning|right now|currently|again)\b"
 )
 
 
