@@ -32,6 +32,8 @@ KINDS = frozenset(
         *(f"event:{event}" for event in EVENT_TYPES),
         "event:other",
         "url_verification",
+        "ssl_check",
+        "app_rate_limited",
         "health",
         "metrics",
         "other",
@@ -122,6 +124,12 @@ class Metrics:
         self._rereview_cooldowns = Counter(
             PREFIX + "rereview_cooldowns",
             "Re-review requests ignored because the same person asked within the cooldown.",
+            registry=registry,
+        )
+        self._rate_limited = Counter(
+            PREFIX + "slack_events_rate_limited",
+            "app_rate_limited notices from Slack: the workspace sent more events than the Events API allows in a "
+            "minute, and Slack is dropping some of them.",
             registry=registry,
         )
         self._digests = Counter(
@@ -224,6 +232,10 @@ class Metrics:
         self._digests.labels(self._digest_results(result)).inc()
 
     # Failures of the parts the bot depends on
+
+    def events_rate_limited(self) -> None:
+        """Slack said (`app_rate_limited`) that it is dropping events beyond the Events API's limit."""
+        self._rate_limited.inc()
 
     def redis_error(self, error: str) -> None:
         """A Redis failure; `error` is the exception's class name (`ConnectionError`, `TimeoutError`, ...)."""

@@ -40,6 +40,7 @@ Environ = dict[str, Any]
 # Where `slack_request` leaves the kind of request it found, for the access line and the metrics.
 KIND = "should_finetune.kind"
 _RETRY_REASON = re.compile(r"[a-z_]{1,40}")
+SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{1,39}")
 # How long a stopping server waits for the requests it has begun to be answered.
 DRAIN_SECONDS = 10.0
 
@@ -119,6 +120,18 @@ class ReplayGuard:
             self._until.pop(signature, None)
 
 
+def is_ssl_check(raw: bytes) -> bool:
+    """Whether a request body is Slack's certificate check of the command URL: a form with `ssl_check=1` (and the
+    legacy `token`), sent without a signature."""
+    if len(raw) > 1024 or b"ssl_check" not in raw:
+        return False
+    try:
+        fields = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return dict(fields).get("ssl_check") == "1" and {name for name, _ in fields} <= {"ssl_check", "token"}
+
+
 def request_kind(body: object) -> str:
     """The kind of a parsed Slack request, from a closed set (see `bot.metrics.KINDS`)."""
     if not isinstance(body, dict):
@@ -126,7 +139,7 @@ def request_kind(body: object) -> str:
     if "command" in body:
         return "command"
     kind = body.get("type")
-    if kind in {"view_submission", "view_closed", "block_actions", "url_verification"}:
+    if kind in {"view_submission", "view_closed", "block_actions", "url_verification", "app_rate_limited"}:
         return str(kind)
     if kind == "event_callback":
         event = body.get("event")
@@ -260,6 +273,11 @@ class SlackWSGI:
             return _json("413 Content Too Large", {"error": "request body too large"}, start_response)
         raw: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
         headers = _headers(environ)
+        if is_ssl_check(raw):
+            # Slack checks the certificate of a slash command's URL with an unsigned `ssl_check=1&token=…` and
+            # expects a 200; nothing is read from it and nothing is done.
+            environ[KIND] = "ssl_check"
+            return _json("200 OK", {}, start_response)
         if not self._signed(raw, headers):
             return _json("401 Unauthorized", {"error": "invalid request"}, start_response)
         try:
@@ -278,6 +296,8 @@ class SlackWSGI:
             log.warning("signed request refused: %s", problem)
             return _json("400 Bad Request", {"error": problem}, start_response)
         kind = request.body.get("type")
+        if kind == "app_rate_limited":
+            return self._rate_limited(request.body, start_response)
         if kind is not None and kind not in _ROUTED:  # a slash command has no type
             # No listener takes it, and Bolt's path for unhandled requests reads fields of their own shapes (a 500 on
             # a shortcut whose `actions` or `user` is null): answered as Bolt answers an unhandled request.
@@ -305,6 +325,19 @@ class SlackWSGI:
         out_headers.append(("Content-Length", str(len(payload))))
         start_response(status, out_headers)
         return [payload]
+
+    def _rate_limited(self, body: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Slack's `app_rate_limited` notice: the workspace went over the Events API's limit and Slack drops events
+        for the rest of the minute. It needs a 200 like any delivery (Slack may turn off the event subscription of
+        an app whose deliveries fail); it is logged and counted so that an operator sees why events went missing."""
+        team, minute = body.get("team_id"), body.get("minute_rate_limited")
+        log.warning(
+            "Slack is dropping events for workspace %s: over the Events API limit in the minute starting at %s",
+            team if isinstance(team, str) and SLACK_TEAM.fullmatch(team) else "?",
+            minute if isinstance(minute, int) else "?",
+        )
+        self.services.metrics.events_rate_limited()
+        return _json("200 OK", {}, start_response)
 
     def _signed(self, body: bytes, headers: dict[str, str | Sequence[str]]) -> bool:
         timestamp = headers.get("x-slack-request-timestamp", "")
