@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.engine.answers import FACTS, FAILURE_WORDS, MAX_DAYS, Fact, Failure
+from bot.slack.limits import unescape
 
 MAX_TEXT = 2000
 SAID_MAX = 80
@@ -125,7 +126,7 @@ def _clean(text: str) -> str:
     # Other Slack markup (links, mentions, <!channel>) is one opaque word: its display text is never read as a value.
     text = _MARKUP.sub(lambda m: " <mention> " if m[1].startswith(("@", "#", "!")) else " <link> ", text)
     text = text.translate(_TYPOGRAPHY).lower()
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")  # Slack's only escapes
+    text = unescape(text)
     text = _EMOJI.sub(" ", text)  # :thinking_face:, :+1::skin-tone-2:
     text = _EMPHASIS.sub(" ", text)  # *bold*, _italic_, ~strike~, `code` around words
     return " ".join(_spelling(word) for word in text.split())

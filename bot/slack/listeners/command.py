@@ -22,6 +22,7 @@ from bot.slack.digest import ACTIONS as DIGEST_ACTIONS
 from bot.slack.digest import digest_command
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
+from bot.slack.limits import unescape
 from bot.slack.prefill import command_prefill
 from bot.store import Decision
 from bot.store.base import SLACK_ID
@@ -48,8 +49,8 @@ def subcommand(text: str) -> tuple[str | None, bool]:
     if not words:
         return None, True
     first = words[0].lower()
-    if first in HELP_WORDS:
-        return "help", True
+    if len(words) == 1 and first in HELP_WORDS:
+        return "help", True  # "help desk ticket routing" and "usage forecasting" are use cases
     if len(words) == 1 and first in SUBCOMMANDS:
         return first, True
     if first == "digest" and len(words) == 2 and words[1].lower() in DIGEST_ACTIONS:
@@ -65,7 +66,7 @@ def register(app: App, services: Services) -> None:
     @app.command(COMMAND)
     def handle_command(ack: Ack, command: dict[str, Any]) -> None:
         text = command.get("text")
-        text = text if isinstance(text, str) else ""
+        text = unescape(text) if isinstance(text, str) else ""  # "R&amp;D" is what the person typed as "R&D"
         word, known = subcommand(text)
         if word == "history":
             workspace, channel, response_url = (command.get(k) for k in ("team_id", "channel_id", "response_url"))
