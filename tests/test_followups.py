@@ -189,7 +189,6 @@ def test_only_peoples_replies_in_verdict_threads_are_answered(bot: BotClient, ve
         thread_message("why", thread_ts=verdict, subtype="message_changed"),
         thread_message("why", thread_ts=verdict, subtype="message_deleted"),
         thread_message("why", thread_ts=verdict, subtype="channel_join"),
-        thread_message("why", thread_ts=verdict, subtype="file_share"),
         thread_message("thanks, that helps!", thread_ts=verdict),  # not understood, not mentioned: silence
         thread_message("why", thread_ts=verdict, ts=verdict),  # the parent itself
         {"type": "message", "channel": CHANNEL, "subtype": "message_changed", "message": {"text": "why"}},
@@ -207,6 +206,26 @@ def test_only_peoples_replies_in_verdict_threads_are_answered(bot: BotClient, ve
 
 def test_a_thread_broadcast_reply_is_answered(bot: BotClient, verdict: str) -> None:
     bot.event(thread_message("why", thread_ts=verdict, subtype="thread_broadcast", root={"ts": verdict}))
+    assert "Why don't fine-tune yet" in last_reply(bot, verdict, 2)
+
+
+def test_a_reply_with_a_file_attached_is_answered(bot: BotClient, verdict: str) -> None:
+    # As Slack sends a thread reply with a screenshot: subtype file_share, the file's object, `upload` true.
+    file = {
+        "id": "F0SHOT",
+        "created": 1700000000,
+        "name": "eval-results.png",
+        "title": "eval-results.png",
+        "mimetype": "image/png",
+        "filetype": "png",
+        "user": USER,
+        "size": 48213,
+        "mode": "hosted",
+        "is_external": False,
+        "url_private": "https://files.slack.com/files-pri/T0FAKE-F0SHOT/eval-results.png",
+    }
+    event = thread_message("why?", thread_ts=verdict, subtype="file_share", files=[file], upload=True)
+    assert bot.event(event).status == 200
     assert "Why don't fine-tune yet" in last_reply(bot, verdict, 2)
 
 

@@ -41,8 +41,9 @@ from bot.store.base import SLACK_ID, SLACK_TS
 
 log = logging.getLogger(__name__)
 
-# Message subtypes that are a person writing in the thread; edits, deletions, joins, bots and the rest are not.
-_PEOPLE_SUBTYPES = frozenset({None, "thread_broadcast"})
+# Message subtypes that are a person writing in the thread (a reply, one also sent to the channel, one with a file
+# attached); edits, deletions, joins, bots and the rest are not.
+_PEOPLE_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 # After this many tries, claimed work is reported in the thread instead of tried again.
 MAX_ATTEMPTS = 3
 # Attempts on one question when other messages change the same thread at the same moment.
