@@ -103,26 +103,28 @@ def test_a_conversation_builds_hypotheticals_resets_them_and_applies_one(bot: Bo
 
 
 def test_apply_records_a_version_updates_the_verdict_and_says_so(bot: BotClient, verdict: str) -> None:
+    # Anyone may explore a what-if; the requester applies it, and the reply says whose proposal it was.
     store = bot.services.store
     assert bot.ask("what if we had 600 examples and tried dspy", thread_ts=verdict, user="U0OTHER").status == 200
     last_reply(bot, verdict, 2)
-    assert bot.ask("apply", thread_ts=verdict, user="U0OTHER").status == 200
+    assert bot.ask("apply", thread_ts=verdict, user=USER).status == 200
     applied = last_reply(bot, verdict, 3)
     assert "Recorded as version 2" in applied
-    assert "<@U0OTHER>" in applied
+    assert f"by <@{USER}>" in applied
+    assert "proposed by <@U0OTHER>" in applied
 
     decision = store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=verdict)
     assert decision is not None
     assert [v.trigger for v in decision.versions] == [Trigger.SUBMIT, Trigger.FOLLOW_UP]
     latest = decision.latest
-    assert latest.by == "U0OTHER"
+    assert latest.by == USER
     assert latest.answers["n_stable_examples"] == 600
     assert latest.answers["tried_dspy"] is True
     assert latest.answers["use_case"] == "Support-ticket triage"  # untouched facts are kept
     (update,) = bot.fake.calls("chat.update")
     assert update.args["ts"] == verdict
     assert update.args["channel"] == CHANNEL
-    assert "Version 2, changed in the thread by <@U0OTHER>" in texts([update.args])[0]
+    assert f"Version 2, changed in the thread by <@{USER}>" in texts([update.args])[0]
     assert bot.fake.messages[(CHANNEL, verdict)]["edited"]  # the verdict message itself changed
 
     # After `apply` the what-if is gone: the stored answers are the new ones.

@@ -328,8 +328,11 @@ def test_someone_else_is_told_privately_and_nothing_is_recorded(reviewing: BotCl
     verdict, explanation = fine_tune_verdict(bot)
     press(bot, explanation, "has_eval_set", "No", thread_ts=verdict, user=OTHER, name="other")
     (note,) = private(bot, "other")
-    assert f"Only <@{USER}> and the reviewers (<@{REVIEWER}>, <!subteam^{GROUP}>) can answer" in note
-    assert "ask `what if …` in the thread" in note
+    assert (
+        f"Only <@{USER}> (who asked for it) and the reviewers (<@{REVIEWER}>, <!subteam^{GROUP}>) can answer its"
+        " open questions, so nothing was changed." in note
+    )
+    assert "ask `what if …` in its thread" in note
     settle()
     assert len(decision_of(bot, verdict).versions) == 1
     assert len(bot.replies(verdict)) == 1
@@ -502,7 +505,7 @@ def test_clicks_slack_sent_incomplete_get_a_private_answer_where_possible(bot: B
         ("no-message", lambda p: p.pop("message")),
         ("bad-ts", lambda p: p["message"].update(ts="yesterday")),
         ("no-action-ts", lambda p: p["actions"][0].pop("action_ts")),
-        ("no-team", lambda p: p.pop("team")),
+        ("no-team", lambda p: (p.pop("team"), p["message"].pop("team"))),  # neither the click's nor the message's
     ]
     for name, breaking in broken:
         body = payload(name)

@@ -353,8 +353,13 @@ def test_help_fits_slack(unknown: str | None) -> None:
         ("cooldown", {"minutes": 10}),
         ("gone", {}),
         ("unavailable", {}),
-        ("edit-refused", {"requester": "U123", "reviewers": ["<@U0REV>", "<!subteam^S0GRP>"]}),
-        ("edit-refused", {"requester": "U123"}),
+        *(
+            ("refused", {"action": action, "external": external, "requester": "U123", "reviewers": reviewers})
+            for action in ("edit", "answer", "apply")
+            for external in (False, True)
+            for reviewers in (["<@U0REV>", "<!subteam^S0GRP>"], [])
+        ),
+        ("refused", {"action": "edit", "external": True, "requester": None, "reviewers": []}),
     ],
 )
 def test_notice_fits_slack(kind: str, extra: dict[str, Any]) -> None:

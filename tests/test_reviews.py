@@ -348,7 +348,8 @@ def test_someone_else_may_not_edit(reviewing: BotClient) -> None:
     click(bot, "edit-answers", verdict, user=OTHER)
     (notice,) = bot.fake.wait_for("webhook/button", 1)
     assert notice.args["response_type"] == "ephemeral"
-    assert f"Only the person who asked for this decision (<@{USER}>)" in notice.args["text"]
+    assert f"Only <@{USER}> (who asked for it) and the reviewers (" in notice.args["text"]
+    assert "can edit its answers, so nothing was changed" in notice.args["text"]
     assert f"<@{REVIEWER}>" in notice.args["text"]
     time.sleep(0.2)
     assert len(bot.fake.calls("views.open")) == opened

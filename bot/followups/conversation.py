@@ -65,10 +65,17 @@ def answer_followup(
         intent=followup.intent.value,
         outcome=kind,
     )
-    after = conversation.after(turn, hypothetical=new_hypothetical)
+    proposers = conversation.proposed_by
+    if new_hypothetical is not None and new_hypothetical is not hypothetical:  # a what-if: its values are the asker's
+        proposers = {**proposers, **dict.fromkeys(followup.changes, user)}
+    after = conversation.after(turn, hypothetical=new_hypothetical, proposed_by=proposers)
     if applied is None:
         return Answer(kind, {**base, **context}, after)
     context["by"] = user
+    # Who proposed each change applied, shown when it is not all the person applying them.
+    for change in context["changes"]:
+        change["proposed_by"] = proposers.get(change["fact"])
+    context["proposers_shown"] = any(change["proposed_by"] not in {None, user} for change in context["changes"])
     return Answer(kind, {**base, **context}, after, applied, new_version(applied, by=user, trigger=Trigger.FOLLOW_UP))
 
 

@@ -121,6 +121,39 @@ def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
 
+def from_another_organisation(
+    *, user_team: object, workspace: str, ext_shared: object = None, org: object = None, user_org: object = None
+) -> bool:
+    """Whether a person acting on one of `workspace`'s decisions is from another organisation: a Slack Connect
+    partner in a shared channel. They may ask questions and request re-reviews, never change answers.
+
+    - `user_team`: the person's own workspace (or, in some Slack Connect events, their Enterprise Grid org), as the
+      payload gives it: `user_team`/`team` of a message event, `user.team_id` of a click or a submission.
+    - `ext_shared`: the event envelope's `is_ext_shared_channel`; clicks and submissions do not say (None).
+    - `org`: this installation's Enterprise Grid org (`authorizations[0].enterprise_id` of an event), if any.
+    - `user_org`: the person's side's Grid org (an event's `enterprise_id`, a click's `enterprise.id`), if any.
+
+    A channel Slack says is not shared outside the org holds only colleagues. Otherwise, someone whose workspace (or
+    org) is not this one counts as from elsewhere; so does someone whose team a shared channel's event leaves out."""
+    if ext_shared is False:
+        return False
+    team = _matching(user_team, SLACK_ID)
+    if team is None:
+        return ext_shared is True
+    if team == workspace:
+        return False
+    our_org = _matching(org, SLACK_ID)
+    return our_org is None or our_org not in {team, user_org}
+
+
+def enterprise_of(body: dict[str, Any]) -> object:
+    """The Enterprise Grid org of an interaction payload, if Slack gave one (`enterprise.id`, or the team's)."""
+    enterprise, team = body.get("enterprise"), body.get("team")
+    if isinstance(enterprise, dict) and enterprise.get("id"):
+        return enterprise.get("id")
+    return team.get("enterprise_id") if isinstance(team, dict) else None
+
+
 def review_of(decision: Decision, *, user: str, trigger: Trigger, source: str, key: str, **extra: Any) -> Review | None:
     """The review of `decision` requested by `user`; None when its verdict was never posted (no thread to reply in)."""
     delivery = decision.delivery
@@ -190,11 +223,22 @@ class Reviews:
 
     # Who may edit
 
-    def may_edit(self, user: str, decision: Decision) -> bool:
-        """Whether `user` may edit the decision's answers: its requester, a reviewer, or a reviewer group's member."""
+    def may_edit(self, user: str, decision: Decision, *, external: bool = False) -> bool:
+        """Whether `user` may change the decision's answers (edit them, apply what-ifs, answer its open questions):
+        its requester, a reviewer, or a reviewer group's member; never someone from another organisation."""
+        if external:
+            return False
         if user == decision.requester or user in self.reviewers:
             return True
         return any(user in self._members(group) for group in self.reviewers if group.startswith("S"))
+
+    def refusal(self, decision: Decision, user: str, *, action: str, external: bool) -> dict[str, Any]:
+        """The private notice for `user`, who may not `action` ("edit", "answer" or "apply") the decision: who can,
+        and what they can do instead."""
+        requester = None if external and user == decision.requester else decision.requester
+        return self.renderer.message(
+            "notice", kind="refused", action=action, external=external, requester=requester, reviewers=self.mentions()
+        )
 
     def _members(self, group: str) -> frozenset[str]:
         now = time.monotonic()

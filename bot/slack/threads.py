@@ -24,7 +24,7 @@ from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.delivery import Verdicts, finish_claim, holding, respond
 from bot.slack.render import Renderer
-from bot.slack.reviews import Review, Reviews
+from bot.slack.reviews import Review, Reviews, from_another_organisation
 from bot.store import (
     Claim,
     ClaimLost,
@@ -62,6 +62,7 @@ class Question:
     text: str
     mentioned: bool
     parent_is_bot: bool
+    external: bool = False  # the author is from another organisation (Slack Connect): may ask, never apply
 
     @property
     def thread_channel(self) -> str:
@@ -74,9 +75,19 @@ class Question:
         return WorkRef(self.workspace, self.channel, f"message.{self.ts}")
 
 
-def question_from(event: dict[str, Any], *, workspace: object, bot_user_id: object) -> Question | None:
+def question_from(
+    event: dict[str, Any],
+    *,
+    workspace: object,
+    bot_user_id: object,
+    ext_shared: object = None,
+    org: object = None,
+    user_org: object = None,
+) -> Question | None:
     """The question in a `message` or `app_mention` event, or None for anything that is not a person's reply in a
-    thread: top-level messages, bots (this one included), edits, deletions, joins and other subtypes."""
+    thread: top-level messages, bots (this one included), edits, deletions, joins and other subtypes. `ext_shared`,
+    `org` and `user_org` say with the author's team whether they are from another organisation (see
+    `from_another_organisation`)."""
     if event.get("type") not in {"message", "app_mention"} or event.get("subtype") not in _PEOPLE_SUBTYPES:
         return None
     if event.get("bot_id") or event.get("bot_profile"):
@@ -92,7 +103,14 @@ def question_from(event: dict[str, Any], *, workspace: object, bot_user_id: obje
         isinstance(bot_user_id, str) and re.search(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", text) is not None
     )
     parent_is_bot = isinstance(bot_user_id, str) and event.get("parent_user_id") == bot_user_id
-    return Question(team, channel, thread_ts, ts, user, text, mentioned, parent_is_bot)
+    external = from_another_organisation(
+        user_team=event.get("user_team") or event.get("team"),
+        workspace=team,
+        ext_shared=ext_shared,
+        org=org,
+        user_org=user_org,
+    )
+    return Question(team, channel, thread_ts, ts, user, text, mentioned, parent_is_bot, external)
 
 
 def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
@@ -259,17 +277,24 @@ class FollowUps:
         decision = self.store.decision_for_thread(workspace=job.workspace, channel=job.channel, thread_ts=job.thread_ts)
         if decision is None:
             return None  # the decision expired meanwhile
+        followup = parse_followup(job.text)
+        if followup.intent is Intent.APPLY and not self.reviews.may_edit(job.user, decision, external=job.external):
+            log.info("apply on %s by %s refused: may not change it (external: %s)", decision.id, job.user, job.external)
+            self._tell_privately(job, self.reviews.refusal(decision, job.user, action="apply", external=job.external))
+            return None
         conversation = self.threads.conversation(workspace=job.workspace, channel=job.channel, thread_ts=job.thread_ts)
         answer = answer_followup(
             ruleset=self.ruleset,
             decision=decision,
             conversation=conversation,
-            followup=parse_followup(job.text),
+            followup=followup,
             user=job.user,
             text=job.text,
             mentioned=job.mentioned,
             now=datetime.now(UTC),
         )
+        if answer is not None and answer.version is not None:  # an applied what-if changed the decision
+            answer.context["reviewers"] = self.reviews.mentions()
         return (decision, answer) if answer is not None else None
 
     def _outbox(self, job: Question | Review, decision: Decision, answer: Answer) -> dict[str, Any]:
@@ -323,6 +348,15 @@ class FollowUps:
             self.client.chat_postEphemeral(channel=reply["channel"], user=user, thread_ts=reply["thread_ts"], **message)
         except (SlackApiError, SlackClientError, OSError) as exc:
             log.error("follow-up reply not posted, and %s not told either: %s", user, error_code(exc))
+
+    def _tell_privately(self, job: Question, message: dict[str, Any]) -> None:
+        """A reply only the asker sees, in the thread (a refusal: the others need not read it)."""
+        try:
+            self.client.chat_postEphemeral(
+                channel=job.thread_channel, user=job.user, thread_ts=job.thread_ts, text=message["text"]
+            )
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("private reply to %s not posted: %s", job.user, error_code(exc))
 
     def _say(self, *, job: Question | Review, kind: str, **context: Any) -> None:
         """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""

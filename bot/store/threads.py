@@ -78,18 +78,29 @@ class Turn(BaseModel):
 
 
 class Conversation(BaseModel):
-    """A thread's state: the hypothetical answers being explored (changes to the stored ones) and the last turns."""
+    """A thread's state: the hypothetical answers being explored (changes to the stored ones), who proposed each of
+    them, and the last turns."""
 
     model_config = ConfigDict(frozen=True)
 
     hypothetical: dict[str, Any] | None = None
+    proposed_by: dict[str, str] = Field(default_factory=dict)  # fact -> the member who proposed its hypothetical value
     turns: tuple[Turn, ...] = ()
     # Not stored in the JSON: the number of writes so far, which makes concurrent writes detectable.
     revision: int = Field(0, exclude=True)
 
-    def after(self, turn: Turn, *, hypothetical: dict[str, Any] | None) -> Conversation:
-        """The state after one more turn: the hypothetical it leaves, and only the newest `MAX_TURNS` turns."""
-        return Conversation(hypothetical=hypothetical, turns=(*self.turns, turn)[-MAX_TURNS:], revision=self.revision)
+    def after(
+        self, turn: Turn, *, hypothetical: dict[str, Any] | None, proposed_by: dict[str, str] | None = None
+    ) -> Conversation:
+        """The state after one more turn: the hypothetical it leaves and who proposed each of its values (kept as
+        they were when not given), and only the newest `MAX_TURNS` turns."""
+        proposers = self.proposed_by if proposed_by is None else proposed_by
+        return Conversation(
+            hypothetical=hypothetical,
+            proposed_by={fact: who for fact, who in proposers.items() if hypothetical and fact in hypothetical},
+            turns=(*self.turns, turn)[-MAX_TURNS:],
+            revision=self.revision,
+        )
 
 
 class ClaimStatus(StrEnum):

@@ -104,6 +104,7 @@ def answer_question(
     action_ts: str,
     response_url: str,
     thread_ts: str | None = None,
+    external: bool = False,
 ) -> None:
     """Record the answer a button gave, or tell the clicker privately why not."""
     notice = services.renderer.message
@@ -118,11 +119,9 @@ def answer_question(
             log.info("answer button on %s in %s: no decision %s there", ts, channel, answer.decision)
             respond(response_url, notice("notice", kind="gone"))
             return
-        if not services.reviews.may_edit(user, decision):
-            log.info("answer to %s by %s refused: not the requester or a reviewer", decision.id, user)
-            mentions = services.reviews.mentions()
-            refused = notice("notice", kind="answer-refused", requester=decision.requester, reviewers=mentions)
-            respond(response_url, refused)
+        if not services.reviews.may_edit(user, decision, external=external):
+            log.info("answer to %s by %s refused: may not change it (from elsewhere: %s)", decision.id, user, external)
+            respond(response_url, services.reviews.refusal(decision, user, action="answer", external=external))
             return
         if answer.value is None:
             respond(response_url, notice("notice", kind="answer-not-sure", question=FACTS[answer.fact].question))

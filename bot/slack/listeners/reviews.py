@@ -18,7 +18,7 @@ from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import ActionId, is_trigger_id
 from bot.slack.listeners.command import open_view
-from bot.slack.reviews import reaction_from, review_of
+from bot.slack.reviews import enterprise_of, from_another_organisation, reaction_from, review_of
 from bot.store import Decision, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
 
@@ -94,12 +94,14 @@ def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
 
 def clicked(body: dict[str, Any]) -> dict[str, Any] | None:
     """Who clicked which message of the bot, from a `block_actions` payload; None when the payload lacks any of it.
-    `thread_ts` is the thread the message is in (None for a verdict message, or when Slack did not say)."""
+    `thread_ts` is the thread the message is in (None for a verdict message, or when Slack did not say); `external`
+    whether the clicker is from another organisation than the workspace whose message it is."""
     user, team, channel, message = (body.get(name) for name in ("user", "team", "channel", "message"))
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions else None
     fields = {
-        "workspace": team.get("id") if isinstance(team, dict) else None,
+        # The bot's message says which workspace posted it: in a Slack Connect channel, `team` is the clicker's.
+        "workspace": _posted_by(message) or (team.get("id") if isinstance(team, dict) else None),
         "channel": channel.get("id") if isinstance(channel, dict) else None,
         "user": user.get("id") if isinstance(user, dict) else None,
         "ts": message.get("ts") if isinstance(message, dict) else None,
@@ -116,7 +118,17 @@ def clicked(body: dict[str, Any]) -> dict[str, Any] | None:
         thread_ts = container.get("thread_ts")
     if not (isinstance(thread_ts, str) and SLACK_TS.fullmatch(thread_ts)):
         thread_ts = None
-    return {**fields, "response_url": response_url, "thread_ts": thread_ts}
+    external = from_another_organisation(
+        user_team=user.get("team_id") if isinstance(user, dict) else None,
+        workspace=str(fields["workspace"]),
+        user_org=enterprise_of(body),
+    )
+    return {**fields, "response_url": response_url, "thread_ts": thread_ts, "external": external}
+
+
+def _posted_by(message: object) -> str | None:
+    team = message.get("team") if isinstance(message, dict) else None
+    return team if isinstance(team, str) and SLACK_ID.fullmatch(team) else None
 
 
 def clicked_decision(
@@ -149,8 +161,11 @@ def request_rereview(
     action_ts: str,
     response_url: str,
     thread_ts: str | None = None,
+    external: bool = False,
 ) -> None:
-    """Claim the re-review a button asked for and do it; the clicker hears only when it cannot happen."""
+    """Claim the re-review a button asked for and do it; the clicker hears only when it cannot happen (anyone in
+    the channel may ask for one, people from another organisation too)."""
+    del external
     try:
         decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
         review = None
@@ -183,6 +198,7 @@ def open_edit_form(
     response_url: str,
     received: float,
     thread_ts: str | None = None,
+    external: bool = False,
 ) -> None:
     """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only (from
     the verdict message, or from an open question about a number in its thread)."""
@@ -197,9 +213,9 @@ def open_edit_form(
     if decision is None:
         respond(response_url, notice("notice", kind="gone"))
         return
-    if not services.reviews.may_edit(user, decision):
-        mentions = services.reviews.mentions()
-        respond(response_url, notice("notice", kind="edit-refused", requester=decision.requester, reviewers=mentions))
+    if not services.reviews.may_edit(user, decision, external=external):
+        log.info("edit of %s by %s refused: may not change it (from elsewhere: %s)", decision.id, user, external)
+        respond(response_url, services.reviews.refusal(decision, user, action="edit", external=external))
         return
     latest = decision.latest
     metadata = FormMetadata(team=decision.workspace, channel=decision.channel, user=user, decision=decision.id)

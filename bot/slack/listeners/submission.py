@@ -13,7 +13,7 @@ from bot.services import Services
 from bot.slack.delivery import VerdictJob
 from bot.slack.forms import FormMetadata, parse_form
 from bot.slack.ids import COMMAND, BlockId, CallbackId
-from bot.slack.reviews import review_of
+from bot.slack.reviews import enterprise_of, from_another_organisation, review_of
 from bot.store import Trigger, new_decision_id
 from bot.store.base import SLACK_ID
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 STALE_FORM = f"This form cannot be read any more. Close it and run {COMMAND} again."
 GONE = "This decision is no longer stored (deleted, or past the retention period), so it cannot be edited."
+NOT_ALLOWED = "Only the person who asked for this decision and the reviewers can edit its answers; nothing was saved."
+NOT_FROM_HERE = "This decision belongs to another organisation's workspace, so its answers cannot be edited from yours."
 NOT_SAVED = "Your answers could not be saved just now, so nothing was posted. Press the button again in a minute."
 
 
@@ -41,7 +43,14 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=result.errors)
             return
         if metadata.decision is not None:
-            record_edit(ack, services, metadata, metadata.decision, result.answers, view_id=view.get("id"))
+            external = from_another_organisation(
+                user_team=user.get("team_id") if isinstance(user, dict) else None,
+                workspace=metadata.team,
+                user_org=enterprise_of(body),
+            )
+            record_edit(
+                ack, services, metadata, metadata.decision, result.answers, view_id=view.get("id"), external=external
+            )
             return
         # The verdict's post is claimed before the decision is stored: once the form closes, the post is on the
         # durable work list, and another replica finishes it if this one stops.
@@ -64,15 +73,27 @@ def register(app: App, services: Services) -> None:
 
 
 def record_edit(
-    ack: Ack, services: Services, metadata: FormMetadata, decision_id: str, answers: Answers, *, view_id: object
+    ack: Ack,
+    services: Services,
+    metadata: FormMetadata,
+    decision_id: str,
+    answers: Answers,
+    *,
+    view_id: object,
+    external: bool = False,
 ) -> None:
-    """Claim the edit of `decision_id` before the form closes, so it is done once even if this process stops."""
+    """Claim the edit of `decision_id` before the form closes, so it is done once even if this process stops. The
+    rights are checked again here: the form may have been opened before they changed."""
     if not isinstance(view_id, str) or not SLACK_ID.fullmatch(view_id):
         ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
         return
     try:
         decision = services.store.decision(workspace=metadata.team, channel=metadata.channel, decision_id=decision_id)
         review = None
+        if decision is not None and not services.reviews.may_edit(metadata.user, decision, external=external):
+            log.info("edit of %s by %s refused on submission (external: %s)", decision_id, metadata.user, external)
+            ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_FROM_HERE if external else NOT_ALLOWED})
+            return
         if decision is not None:
             review = review_of(
                 decision,

@@ -15,7 +15,12 @@ def register(app: App, services: Services) -> None:
 
     def handle_thread_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         question = question_from(
-            event, workspace=context.team_id or body.get("team_id"), bot_user_id=context.bot_user_id
+            event,
+            workspace=context.team_id or body.get("team_id"),
+            bot_user_id=context.bot_user_id,
+            ext_shared=body.get("is_ext_shared_channel"),
+            org=context.enterprise_id,  # this installation's, from `authorizations`
+            user_org=body.get("enterprise_id"),  # the author's side's, in a shared channel
         )
         if question is not None:
             event_id = body.get("event_id")
