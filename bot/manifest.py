@@ -8,16 +8,17 @@ from urllib.parse import urlsplit
 from bot.server import EVENTS_PATH
 from bot.slack.ids import COMMAND
 
+# Each scope is explained in the README ("What the app may do"); a call or an event that needs none of these is not
+# made. `channels:read` and `groups:read` are not asked for: channels are named with `<#C…>`, which Slack renders.
 BOT_SCOPES = (
     "commands",  # the slash command
-    "chat:write",  # verdicts, thread explanations, DMs when a channel is out of reach
-    "channels:history",  # follow-up questions in verdict threads (public channels)
-    "groups:history",  # ... and private channels the bot was invited to
+    "chat:write",  # verdicts, thread replies, private notices, digests, DMs when a channel is out of reach
+    "channels:history",  # follow-up questions in verdict threads (public channels); finding a post a worker made
+    "groups:history",  # ... and in private channels the bot was invited to
+    "im:history",  # finding a verdict already posted in the bot's DM with someone, so a restart does not repeat it
     "reactions:read",  # re-review on a reaction
     "usergroups:read",  # who is in a reviewers' user group (they may edit answers)
     "app_mentions:read",  # @should-finetune in a thread
-    "channels:read",  # channel names for the weekly digest
-    "groups:read",
 )
 BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "app_mention")
 
@@ -54,7 +55,8 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
             "background_color": "#2c2d30",
         },
         "features": {
-            # The Messages tab is where a verdict goes when its channel is out of reach; the bot reads no DMs.
+            # The Messages tab is where a verdict goes when its channel is out of reach. It is read-only: the bot
+            # answers follow-up questions in channel threads only, and reads its DMs only for its own posts.
             "app_home": {"messages_tab_enabled": True, "messages_tab_read_only_enabled": True},
             "bot_user": {"display_name": "should-finetune", "always_online": True},
             "slash_commands": [command],

@@ -476,6 +476,17 @@ def test_the_readme_names_every_scope_the_manifest_asks_for() -> None:
     found = re.search(r"It asks for these bot scopes: (.*?)\.\n", readme, re.DOTALL)
     assert found, "the README's list of scopes is gone"
     assert re.findall(r"`([a-z_:.]+)`", found.group(1)) == list(BOT_SCOPES)
+    # ... and explains each one, in a list item of its own that starts with the scope's name.
+    explained = {
+        scope for item in re.findall(r"\n   - (`[^\n]+)", readme) for scope in re.findall(r"`([a-z_:.]+)`[,:]", item)
+    }
+    assert set(BOT_SCOPES) <= explained, f"not explained: {set(BOT_SCOPES) - explained}"
+
+
+def test_the_manifest_asks_for_no_scope_the_bot_does_not_use() -> None:
+    # Channel names are written as `<#C…>`, which Slack renders: nothing calls conversations.info or the like.
+    assert "channels:read" not in BOT_SCOPES
+    assert "groups:read" not in BOT_SCOPES
 
 
 def test_manifest_for_socket_mode_has_no_urls(tmp_path: Path) -> None:
