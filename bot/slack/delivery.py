@@ -19,6 +19,7 @@ from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
 from bot.heartbeat import Heartbeat
 from bot.slack.api import error_code
+from bot.slack.ids import is_direct_message
 from bot.slack.render import Renderer
 from bot.store import Claim, Decision, DecisionStore, Delivery, DeliveryStatus, ThreadStore, WorkRef
 from bot.store.base import SLACK_ID
@@ -220,7 +221,20 @@ class Verdicts:
                     return None
                 args["cursor"] = cursor
         except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("cannot look for %s of %s in %s: %s", event_type, decision.id, channel, error_code(exc))
+            error = error_code(exc)
+            if error == "missing_scope" and isinstance(exc, SlackApiError):
+                # Posting again may repeat the message: the installed app predates a scope the manifest asks for.
+                needed = exc.response.get("needed")
+                log.error(
+                    "cannot look for %s of %s in %s: the app lacks the scope %s; reinstall it from the manifest "
+                    "(`should-finetune manifest`) so that a restart does not post twice",
+                    event_type,
+                    decision.id,
+                    channel,
+                    needed if isinstance(needed, str) and len(needed) < 100 else "?",
+                )
+            else:
+                log.warning("cannot look for %s of %s in %s: %s", event_type, decision.id, channel, error)
         return None
 
     def _give_up(self, decision: Decision) -> None:
@@ -278,7 +292,7 @@ def _explain(
     context: dict[str, Any],
 ) -> None:
     decision = decided.decision
-    message = renderer.message("explanation", **context)
+    message = renderer.message("explanation", in_dm=is_direct_message(delivery.channel), **context)
     metadata = _metadata(EXPLANATION_EVENT, decision.id)
     _, explanation_ts, error = _post(
         client, channel=delivery.channel, thread_ts=delivery.ts, metadata=metadata, **message

@@ -17,6 +17,12 @@ def is_trigger_id(value: object) -> bool:
     )
 
 
+def is_direct_message(channel: object) -> bool:
+    """Whether a conversation id is a direct message (`D…`). The bot answers follow-up questions in channel threads
+    only, so what it posts in a DM must not invite any."""
+    return isinstance(channel, str) and channel.startswith("D")
+
+
 class CallbackId(StrEnum):
     """`callback_id` of each modal."""
 

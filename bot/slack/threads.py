@@ -23,6 +23,7 @@ from bot.followups.parser import MAX_TEXT, Intent, parse_followup
 from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.delivery import Verdicts, finish_claim, holding, respond
+from bot.slack.ids import is_direct_message
 from bot.slack.render import Renderer
 from bot.slack.reviews import Review, Reviews, from_another_organisation
 from bot.store import (
@@ -303,7 +304,8 @@ class FollowUps:
         and who asked, to be told if the reply cannot be posted."""
         renderer = self.renderer
         where = {"channel": job.thread_channel, "thread_ts": job.thread_ts}
-        reply = {**where, **renderer.message("followup", kind=answer.kind, **answer.context)}
+        in_dm = is_direct_message(job.thread_channel)
+        reply = {**where, **renderer.message("followup", kind=answer.kind, in_dm=in_dm, **answer.context)}
         update = stale_reply = None
         if answer.verdict is not None and answer.version is not None and decision.delivery.ts is not None:
             decided = Decided(decision, answer.verdict)
@@ -320,7 +322,7 @@ class FollowUps:
                 version=version,
             )
             update = {"channel": decision.delivery.channel or job.thread_channel, "ts": decision.delivery.ts, **message}
-            stale = renderer.message("followup", kind=answer.kind, verdict_updated=False, **answer.context)
+            stale = renderer.message("followup", kind=answer.kind, verdict_updated=False, in_dm=in_dm, **answer.context)
             stale_reply = {**where, **stale}
         return {"reply": reply, "update": update, "stale_reply": stale_reply, "asker": job.user}
 
@@ -343,7 +345,8 @@ class FollowUps:
 
     def _tell_asker(self, reply: dict[str, Any], *, user: str, error: str) -> None:
         """Say privately, in the thread, that the answer could not be posted: otherwise the person just waits."""
-        message = self.renderer.message("followup", kind="not-posted", error=error)
+        in_dm = is_direct_message(reply["channel"])
+        message = self.renderer.message("followup", kind="not-posted", error=error, in_dm=in_dm)
         try:
             self.client.chat_postEphemeral(channel=reply["channel"], user=user, thread_ts=reply["thread_ts"], **message)
         except (SlackApiError, SlackClientError, OSError) as exc:
@@ -360,7 +363,7 @@ class FollowUps:
 
     def _say(self, *, job: Question | Review, kind: str, **context: Any) -> None:
         """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""
-        message = self.renderer.message("followup", kind=kind, **context)
+        message = self.renderer.message("followup", kind=kind, in_dm=is_direct_message(job.thread_channel), **context)
         self._send({"reply": {"channel": job.thread_channel, "thread_ts": job.thread_ts, **message}, "asker": job.user})
 
     # The sweeper: work claimed by a worker that died (or lost Redis) is taken over once its lease runs out.
