@@ -10,14 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.engine.answers import Answers
 from bot.manifest import BOT_EVENTS, BOT_SCOPES
 from bot.slack.delivery import EXPLANATION_EVENT, VERDICT_EVENT, VerdictJob
-from bot.store import DeliveryStatus, new_decision_id
+from bot.store import DeliveryStatus
 from tests.fakeslack import FakeSlack
-from tests.slack_support import TEAM, USER, BotClient, served_bot
+from tests.slack_support import TEAM, BotClient, served_bot
 from tests.test_followups import texts
-from tests.test_verdicts import posts, wait_until_done
+from tests.test_verdicts import posted_by_a_worker_that_stopped, posts, stopped_after_ack, wait_until_done
 
 DM = "D0BOTDM"  # the requester's DM with the bot
 LEASE = 0.5
@@ -61,26 +60,10 @@ def test_a_verdict_in_a_channel_still_invites_questions(bot: BotClient) -> None:
 
 def test_a_dm_verdict_posted_before_its_worker_stopped_is_not_posted_again(bot: BotClient) -> None:
     services = bot.services
-    job = VerdictJob(TEAM, DM, new_decision_id())
-    claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
-    decided = services.decisions.decide(
-        workspace=TEAM,
-        channel=DM,
-        requester=USER,
-        answers=Answers(use_case="Support-ticket triage", primary_failure="style", n_stable_examples=30),
-        decision_id=job.decision,
-    )
-    # The worker posted the verdict in the DM, then stopped before recording it.
-    message = services.renderer.message(
-        "verdict",
-        report=decided.report,
-        step=decided.step,
-        decision={"id": decided.decision.id, "requester": USER},
-        version=decided.decision.latest.model_dump(mode="json"),
-    )
-    posted = services.client.chat_postMessage(
-        channel=DM, metadata={"event_type": VERDICT_EVENT, "event_payload": {"decision_id": job.decision}}, **message
-    )
+    claim, decided = stopped_after_ack(bot, DM)
+    posted = posted_by_a_worker_that_stopped(bot, decided)
+    job = VerdictJob.from_payload(claim.payload or {})
+    assert job is not None
     wait_until_done(bot, claim)
     assert len(posts(bot.fake, VERDICT_EVENT, job.decision)) == 1
     (explanation,) = posts(bot.fake, EXPLANATION_EVENT, job.decision)
@@ -107,16 +90,9 @@ def test_an_install_without_the_dm_scope_says_which_scope_to_grant(
     # An app installed from an older manifest: the lookup is refused, so the verdict is posted rather than lost,
     # and the operator is told which scope would have prevented a repeat.
     bot.fake.scopes = [scope for scope in BOT_SCOPES if scope != "im:history"]
-    services = bot.services
-    job = VerdictJob(TEAM, DM, new_decision_id())
-    claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
-    services.decisions.decide(
-        workspace=TEAM,
-        channel=DM,
-        requester=USER,
-        answers=Answers(use_case="Support-ticket triage", primary_failure="style", n_stable_examples=30),
-        decision_id=job.decision,
-    )
+    claim, _ = stopped_after_ack(bot, DM)
+    job = VerdictJob.from_payload(claim.payload or {})
+    assert job is not None
     wait_until_done(bot, claim)
     assert len(posts(bot.fake, VERDICT_EVENT, job.decision)) == 1
     assert any("lacks the scope im:history" in r.getMessage() for r in caplog.records)

@@ -32,10 +32,10 @@ def bot(fake_slack: FakeSlack, redis_url: str, key_prefix: str) -> Iterator[BotC
         yield bot
 
 
-def stopped_after_ack(bot: BotClient) -> tuple[Claim, Decided]:
+def stopped_after_ack(bot: BotClient, channel: str = CHANNEL) -> tuple[Claim, Decided]:
     """What the form's handler leaves when its replica stops right after closing the form: a claim and a decision."""
     services = bot.services
-    job = VerdictJob(TEAM, CHANNEL, new_decision_id())
+    job = VerdictJob(TEAM, channel, new_decision_id())
     claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
     assert claim.held
     answers = Answers(
@@ -46,9 +46,25 @@ def stopped_after_ack(bot: BotClient) -> tuple[Claim, Decided]:
         tried_prompt_iteration=True,
     )
     decided = services.decisions.decide(
-        workspace=TEAM, channel=CHANNEL, requester=USER, answers=answers, decision_id=job.decision
+        workspace=TEAM, channel=channel, requester=USER, answers=answers, decision_id=job.decision
     )
     return claim, decided
+
+
+def posted_by_a_worker_that_stopped(bot: BotClient, decided: Decided) -> dict[str, object]:
+    """Post the verdict of `decided` as its worker would have just before stopping (Slack has the message, Redis
+    does not know); Slack's answer."""
+    message = bot.services.renderer.message(
+        "verdict",
+        report=decided.report,
+        step=decided.step,
+        decision={"id": decided.decision.id, "requester": USER},
+        version=decided.decision.latest.model_dump(mode="json"),
+    )
+    metadata = {"event_type": VERDICT_EVENT, "event_payload": {"decision_id": decided.decision.id}}
+    response = bot.services.client.chat_postMessage(channel=decided.decision.channel, metadata=metadata, **message)
+    assert isinstance(response.data, dict)
+    return response.data
 
 
 def posts(fake: FakeSlack, event_type: str, decision_id: str) -> list[dict[str, object]]:
@@ -90,20 +106,8 @@ def test_a_form_acknowledged_by_a_replica_that_stopped_gets_its_verdict_from_the
 
 def test_a_verdict_posted_just_before_its_worker_stopped_is_found_not_posted_again(bot: BotClient) -> None:
     claim, decided = stopped_after_ack(bot)
-    # The worker posted the verdict, then stopped before recording it: Slack has the message, Redis does not.
-    renderer, services = bot.services.renderer, bot.services
-    message = renderer.message(
-        "verdict",
-        report=decided.report,
-        step=decided.step,
-        decision={"id": decided.decision.id, "requester": USER},
-        version=decided.decision.latest.model_dump(mode="json"),
-    )
-    posted = services.client.chat_postMessage(
-        channel=CHANNEL,
-        metadata={"event_type": VERDICT_EVENT, "event_payload": {"decision_id": decided.decision.id}},
-        **message,
-    )
+    posted = posted_by_a_worker_that_stopped(bot, decided)
+    services = bot.services
     wait_until_done(bot, claim)
     assert len(posts(bot.fake, VERDICT_EVENT, decided.decision.id)) == 1
     (explanation,) = posts(bot.fake, EXPLANATION_EVENT, decided.decision.id)
