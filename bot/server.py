@@ -327,8 +327,8 @@ class SlackWSGI:
         return [payload]
 
     def _rate_limited(self, body: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        """Slack's `app_rate_limited` notice: the workspace went over the Events API's limit and Slack drops events
-        for the rest of the minute. It needs a 200 like any delivery (Slack may turn off the event subscription of
+        """Slack's `app_rate_limited` notice: the workspace went over the Events API's limit, and Slack is not
+        delivering some events. It needs a 200 like any delivery (Slack may turn off the event subscription of
         an app whose deliveries fail); it is logged and counted so that an operator sees why events went missing."""
         team, minute = body.get("team_id"), body.get("minute_rate_limited")
         log.warning(
