@@ -1,6 +1,14 @@
 """A local fake of the Slack Web API: realistic answers, fault injection, and a record of every call.
 
 Point the code under test at it with ``WebClient(token="xoxb-test-token", base_url=fake.url)``.
+
+Like Slack, the fake knows the bot token's granted scopes (by default the app manifest's `bot.manifest.BOT_SCOPES`,
+read at call time) and answers a method whose scope is not granted with HTTP 200 and
+``{"ok": false, "error": "missing_scope", "needed": ..., "provided": ...}``; see `SCOPES` and `FakeSlack.scopes`.
+Messages come back from `conversations.history` and `conversations.replies` shaped as Slack returns them: people's
+messages (seeded with `FakeSlack.add_message`) with `client_msg_id`, `team` and `rich_text` blocks; the bot's with
+`bot_id`, `app_id` and `bot_profile`; replies with `thread_ts` and `parent_user_id`; thread parents with
+`reply_count`, `reply_users`, `latest_reply`, `is_locked` and `subscribed`.
 """
 
 from __future__ import annotations
@@ -11,12 +19,14 @@ import copy
 import email.parser
 import email.policy
 import http.server
+import importlib
 import json
 import re
 import sys
 import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,6 +56,69 @@ TRIGGER_ID = re.compile(r"^\d+\.\d+\.[0-9a-f]+$")
 PERMALINK_BASE = "https://fake.slack.com/archives"
 WEBHOOK_PREFIX = "webhook/"
 _POLL_SECONDS = 0.01
+BOT_ICONS = {
+    "image_36": "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png",
+    "image_48": "https://a.slack-edge.com/80588/img/plugins/app/bot_48.png",
+    "image_72": "https://a.slack-edge.com/80588/img/plugins/app/service_72.png",
+}
+
+# The bot-token scope each Web API method needs, as Slack checks it before anything else. Methods of the
+# conversations family need the scope of the conversation's kind (see `CONVERSATION_SCOPES`), conversations.open
+# `im:write` (`mpim:write` for several people); methods left out (auth.test, chat.getPermalink, views.*) need none.
+SCOPES: dict[str, str] = {
+    "chat.postMessage": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.update": "chat:write",
+    "chat.delete": "chat:write",
+    "reactions.add": "reactions:write",
+    "reactions.remove": "reactions:write",
+    "reactions.get": "reactions:read",
+    "usergroups.users.list": "usergroups:read",
+}
+# Conversation-kind scopes: method -> suffix after "channels:", "groups:", "im:" or "mpim:".
+CONVERSATION_SCOPES: dict[str, str] = {
+    "conversations.history": "history",
+    "conversations.replies": "history",
+    "conversations.info": "read",
+}
+_KIND_BY_PREFIX = {"C": "channels", "G": "groups", "D": "im"}
+_MARKUP = re.compile(r"<([^<>]*)>")
+
+
+def rich_text(text: str) -> list[JSON]:
+    """The `rich_text` blocks Slack attaches to a message written as `text` (mentions, channels, broadcasts and links
+    become their own elements)."""
+    elements: list[JSON] = []
+
+    def plain(part: str) -> None:
+        part = part.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        if part:
+            elements.append({"type": "text", "text": part})
+
+    at = 0
+    for found in _MARKUP.finditer(text):
+        plain(text[at : found.start()])
+        at = found.end()
+        inner, _, label = found.group(1).partition("|")
+        if inner.startswith("@") and len(inner) > 1:
+            elements.append({"type": "user", "user_id": inner[1:]})
+        elif inner.startswith("#") and len(inner) > 1:
+            elements.append({"type": "channel", "channel_id": inner[1:]})
+        elif inner.startswith("!subteam^"):
+            elements.append({"type": "usergroup", "usergroup_id": inner.removeprefix("!subteam^")})
+        elif inner in {"!here", "!channel", "!everyone"}:
+            elements.append({"type": "broadcast", "range": inner[1:]})
+        elif inner.startswith(("http://", "https://", "mailto:")):
+            link: JSON = {"type": "link", "url": inner}
+            if label:
+                link["text"] = label
+            elements.append(link)
+        else:
+            plain(found.group(0))
+    plain(text[at:])
+    block_id = base64.b32encode(uuid.uuid5(uuid.NAMESPACE_OID, text).bytes[:3]).decode().rstrip("=")[:5]
+    section = {"type": "rich_text_section", "elements": elements}
+    return [{"type": "rich_text", "block_id": block_id, "elements": [section]}]
 
 
 @dataclass(frozen=True)
@@ -216,9 +289,14 @@ class FakeSlack:
         team: str = "Fake",
         user: str = "should-finetune",
         app_id: str = "A0FAKE",
+        scopes: Iterable[str] | None = None,
     ) -> None:
-        """Configure the fake; call start() (or use it as a context manager) to serve."""
+        """Configure the fake; call start() (or use it as a context manager) to serve.
+
+        `scopes` are the bot token's granted scopes; None (the default) grants exactly the app manifest's
+        `bot.manifest.BOT_SCOPES`, read at each call. Change them later with `fake.scopes = [...]`."""
         self.tokens: set[str] = set(tokens)
+        self.scopes: tuple[str, ...] | None = None if scopes is None else tuple(scopes)
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -232,6 +310,7 @@ class FakeSlack:
         self._thread: threading.Thread | None = None
         self._last_ts = 0
         self._counter = 0
+        self._created = int(time.time())
         self._custom: dict[str, MethodHandler] = {}
         self._methods: dict[str, MethodHandler] = {
             "auth.test": self._auth_test,
@@ -241,6 +320,7 @@ class FakeSlack:
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "reactions.add": self._reactions_add,
@@ -269,6 +349,7 @@ class FakeSlack:
             self._exchanged_triggers: set[str] = set()
             self._expired_triggers: set[str] = set()
             self._usergroups: dict[str, list[str]] = {}
+            self._mpims: set[str] = set()
             self.errors.clear()
 
     # ----- lifecycle -------------------------------------------------------------------------------------------------
@@ -400,17 +481,61 @@ class FakeSlack:
             self._custom[method] = handler
 
     def add_message(
-        self, channel: str, text: str, *, user: str = "U0HUMAN", thread_ts: str | None = None, **extra: Any
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U0HUMAN",
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        **extra: Any,
     ) -> str:
-        """Seed a message as if a user had posted it (e.g. a thread parent); returns its ts."""
+        """Put a message `user` wrote into `channel` (into the thread of `thread_ts` when given), as Slack stores a
+        message typed in its client: `client_msg_id`, `team`, `rich_text` blocks; a reply gets `thread_ts` and
+        `parent_user_id`, and its parent the thread's counts. `ts` defaults to a fresh one (later than every message
+        so far); `extra` fields (e.g. `team`, `user_team`, `subtype`) are added as given. The bot's own user id seeds
+        a message of the bot instead (`bot_id`, `app_id`, `bot_profile`). Returns the message's ts."""
         with self._lock:
-            ts = self._next_ts()
-            message: JSON = {"type": "message", "user": user, "text": text, "ts": ts, "team": self.team_id, **extra}
-            if thread_ts:
+            ts = ts or self._next_ts()
+            if (channel, ts) in self._messages:
+                raise ValueError(f"a message {ts} is already in {channel}")
+            if user == self.bot_user_id:
+                message = self._bot_message(ts, {"text": text})
+            else:
+                message = {"client_msg_id": str(uuid.uuid4()), "type": "message", "text": text, "user": user}
+                message.update(ts=ts, blocks=rich_text(text), team=self.team_id)
+            message.update(extra)
+            if thread_ts and thread_ts != ts:
                 message["thread_ts"] = thread_ts
-                self._note_reply(channel, thread_ts, ts, user)
+                parent_user = self._note_reply(channel, thread_ts, ts, user)
+                if parent_user:
+                    message["parent_user_id"] = parent_user
             self._messages[(channel, ts)] = message
             return ts
+
+    def granted_scopes(self) -> tuple[str, ...]:
+        """The bot token's scopes: `scopes` when set, else the app manifest's `BOT_SCOPES` as they are now."""
+        scopes = self.scopes
+        if scopes is not None:
+            return tuple(scopes)
+        # Read at call time, not import time: the manifest decides what the app is granted, whatever it says now.
+        return tuple(importlib.import_module("bot.manifest").BOT_SCOPES)
+
+    def needed_scope(self, method: str, args: JSON) -> str | None:
+        """The scope Slack requires of a bot token for `method` called with `args` (None: none, or not knowable
+        because the conversation is missing; the method then answers its own error)."""
+        if method in SCOPES:
+            return SCOPES[method]
+        if method == "conversations.open":
+            users = [u for u in str(args.get("users") or "").split(",") if u.strip()]
+            return "mpim:write" if len(users) > 1 else "im:write"
+        suffix = CONVERSATION_SCOPES.get(method)
+        channel = args.get("channel")
+        if suffix is None or not isinstance(channel, str) or not channel:
+            return None
+        with self._lock:
+            kind = "mpim" if channel in self._mpims else _KIND_BY_PREFIX.get(channel[0])
+        return f"{kind}:{suffix}" if kind else None
 
     def drain(self) -> tuple[list[Call], list[str]]:
         """The calls recorded since the last drain and the fake's own errors, forgotten with the messages posted;
@@ -432,7 +557,8 @@ class FakeSlack:
             self._arrivals.clear()
 
     def reset(self) -> None:
-        """Forget calls, faults, delays, messages, ephemerals, views, triggers and channel states."""
+        """Forget calls, faults, delays, messages, ephemerals, views, triggers and channel states (the tokens and the
+        granted scopes stay)."""
         self._clear_state()
 
     # ----- inspection ------------------------------------------------------------------------------------------------
@@ -475,6 +601,12 @@ class FakeSlack:
         """A snapshot of the stored messages, keyed by (channel, ts)."""
         with self._lock:
             return copy.deepcopy(self._messages)
+
+    def message(self, channel: str, ts: str) -> JSON | None:
+        """A copy of the message at `ts` in `channel` as the fake stores it, or None."""
+        with self._lock:
+            found = self._messages.get((channel, ts))
+            return None if found is None else copy.deepcopy(found)
 
     @property
     def ephemerals(self) -> list[JSON]:
@@ -528,7 +660,8 @@ class FakeSlack:
             if fault is not None:
                 reply = self._fault_reply(fault, kind)
             elif kind == "api":
-                reply = _json_reply(HTTPStatus.OK, self._api(method, args, token, parse_error))
+                answer, scope_headers = self._api(method, args, token, parse_error)
+                reply = _json_reply(HTTPStatus.OK, answer, scope_headers)
             elif kind == "webhook":
                 reply = self._webhook(verb, args, parse_error)
             else:
@@ -618,26 +751,35 @@ class FakeSlack:
             reply = _Reply(reply.status, reply.content_type, reply.body, (("Retry-After", str(fault.retry_after)),))
         return reply
 
-    def _api(self, method: str, args: JSON, token: str | None, parse_error: str | None) -> JSON:
+    def _api(
+        self, method: str, args: JSON, token: str | None, parse_error: str | None
+    ) -> tuple[JSON, tuple[tuple[str, str], ...]]:
+        """The answer to a Web API call, and the scope headers Slack sends with it once the token is known."""
         with self._lock:
             custom = self._custom.get(method)
             handler = custom or self._methods.get(method)
             tokens = set(self.tokens)
         if handler is None:
-            return {"ok": False, "error": "unknown_method", "req_method": method}
+            return {"ok": False, "error": "unknown_method", "req_method": method}, ()
         if parse_error:
-            return {"ok": False, "error": parse_error}
+            return {"ok": False, "error": parse_error}, ()
         if token is None:
-            return {"ok": False, "error": "not_authed"}
+            return {"ok": False, "error": "not_authed"}, ()
         if token not in tokens:
-            return {"ok": False, "error": "invalid_auth"}
+            return {"ok": False, "error": "invalid_auth"}, ()
+        granted = self.granted_scopes()
+        needed = self.needed_scope(method, args)
+        provided = ",".join(granted)
+        headers = (("X-OAuth-Scopes", provided), ("X-Accepted-OAuth-Scopes", needed or ""))
+        if needed is not None and needed not in granted:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}, headers
         try:
             if custom is not None:  # user code runs without the lock held
-                return custom(copy.deepcopy(args))
+                return custom(copy.deepcopy(args)), headers
             with self._lock:
-                return handler(copy.deepcopy(args))
+                return handler(copy.deepcopy(args)), headers
         except _ApiError as e:
-            return e.payload()
+            return e.payload(), headers
 
     def _webhook(self, verb: str, args: JSON, parse_error: str | None) -> _Reply:
         if verb != "POST":
@@ -721,27 +863,55 @@ class FakeSlack:
         return content
 
     def _bot_message(self, ts: str, content: JSON) -> JSON:
+        """A message of the bot as Slack stores it (and returns it from chat.postMessage and the history)."""
+        profile = {
+            "id": self.bot_id,
+            "deleted": False,
+            "name": self.user,
+            "updated": self._created,
+            "app_id": self.app_id,
+            "icons": dict(BOT_ICONS),
+            "team_id": self.team_id,
+        }
         return {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
             "team": self.team_id,
+            "bot_profile": profile,
             "ts": ts,
             **content,
         }
 
-    def _note_reply(self, channel: str, thread_ts: str, ts: str, user: str) -> None:
+    def _note_reply(self, channel: str, thread_ts: str, ts: str, user: str) -> str | None:
+        """Count the reply `ts` by `user` on its parent, as Slack does; the parent's author (None when the parent is
+        not known)."""
         parent = self._messages.get((channel, thread_ts))
         if parent is None:
-            return
+            return None
         parent["thread_ts"] = thread_ts
         parent["reply_count"] = parent.get("reply_count", 0) + 1
-        parent["latest_reply"] = ts
         users = parent.setdefault("reply_users", [])
         if user not in users:
             users.append(user)
         parent["reply_users_count"] = len(users)
+        parent["latest_reply"] = ts
+        parent.setdefault("is_locked", False)
+        # The author of a thread's parent follows the thread; the bot sees itself subscribed to its own threads.
+        parent["subscribed"] = parent.get("user") == self.bot_user_id
+        author = parent.get("user")
+        return author if isinstance(author, str) else None
+
+    def _listed(self, message: JSON, *, metadata: bool) -> JSON:
+        """`message` as conversations.history and conversations.replies return it: text-only messages carry the
+        `rich_text` blocks Slack derives from the text, and `metadata` only when asked for."""
+        listed = copy.deepcopy(message)
+        if "blocks" not in listed and isinstance(listed.get("text"), str) and listed["text"]:
+            listed["blocks"] = rich_text(listed["text"])
+        if not metadata:
+            listed.pop("metadata", None)
+        return listed
 
     def _trigger(self, args: JSON) -> str:
         trigger_id = args.get("trigger_id")
@@ -851,7 +1021,9 @@ class FakeSlack:
             message["thread_ts"] = str(thread_ts)
             if _truthy(args.get("reply_broadcast", False)):
                 message["subtype"] = "thread_broadcast"
-            self._note_reply(channel, str(thread_ts), ts, self.bot_user_id)
+            parent_user = self._note_reply(channel, str(thread_ts), ts, self.bot_user_id)
+            if parent_user:
+                message["parent_user_id"] = parent_user
         if isinstance(args.get("metadata"), dict):
             message["metadata"] = args["metadata"]
         self._messages[(channel, ts)] = message
@@ -872,6 +1044,8 @@ class FakeSlack:
         channel = self._channel(args)
         ts = self._required(args, "ts")
         message = self._message(channel, ts)
+        if message.get("user") != self.bot_user_id:  # a bot token edits only the bot's own messages
+            raise _ApiError("cant_update_message")
         content = self._content(args)
         message["text"] = content["text"]
         for field in ("blocks", "attachments", "metadata"):  # omitted fields keep their previous value
@@ -884,7 +1058,8 @@ class FakeSlack:
     def _chat_delete(self, args: JSON) -> JSON:
         channel = self._channel(args)
         ts = self._required(args, "ts")
-        self._message(channel, ts)
+        if self._message(channel, ts).get("user") != self.bot_user_id:
+            raise _ApiError("cant_delete_message")
         del self._messages[(channel, ts)]
         return {"ok": True, "channel": channel, "ts": ts}
 
@@ -906,7 +1081,40 @@ class FakeSlack:
         if not users:
             raise _ApiError("users_list_not_supplied")
         channel = f"D{users[0]}" if len(users) == 1 else "G" + "".join(sorted(users))
+        if len(users) > 1:
+            self._mpims.add(channel)
         return {"ok": True, "no_op": False, "already_open": False, "channel": {"id": channel}}
+
+    def _conversations_info(self, args: JSON) -> JSON:
+        channel = args.get("channel")
+        if not isinstance(channel, str) or not channel or self._channels.get(channel) == "channel_not_found":
+            raise _ApiError("channel_not_found")
+        state = self._channels.get(channel, "member")
+        info: JSON = {"id": channel, "created": self._created, "is_archived": state == "is_archived"}
+        if channel.startswith("D"):
+            info.update(is_im=True, is_org_shared=False, context_team_id=self.team_id, user=channel[1:])
+            info.update(is_user_deleted=False, priority=0)
+            return {"ok": True, "channel": info}
+        mpim = channel in self._mpims
+        info.update(
+            name=channel.lower(),
+            is_channel=channel.startswith("C"),
+            is_group=channel.startswith("G") and not mpim,
+            is_im=False,
+            is_mpim=mpim,
+            is_private=not channel.startswith("C"),
+            is_general=False,
+            is_shared=False,
+            is_ext_shared=False,
+            is_org_shared=False,
+            is_pending_ext_shared=False,
+            is_member=state != "not_in_channel",
+            context_team_id=self.team_id,
+            creator="U0HUMAN",
+            topic={"value": "", "creator": "", "last_set": 0},
+            purpose={"value": "", "creator": "", "last_set": 0},
+        )
+        return {"ok": True, "channel": info}
 
     def _conversations_history(self, args: JSON) -> JSON:
         channel = self._channel(args)
@@ -920,28 +1128,37 @@ class FakeSlack:
             and (oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest)
         ]
         found.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack pages history
-        return {"ok": True, "pin_count": 0, **self._page(found, args, default_limit=100)}
+        page = self._page(found, args, default_limit=100)
+        return {
+            "ok": True,
+            "messages": page["messages"],
+            "has_more": page["has_more"],
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+            "response_metadata": page["response_metadata"],
+        }
 
     def _conversations_replies(self, args: JSON) -> JSON:
         channel = self._channel(args)
         ts = self._required(args, "ts")
-        if (channel, ts) not in self._messages:
+        asked = self._messages.get((channel, ts))
+        if asked is None:
             raise _ApiError("thread_not_found")
-        found = [m for (ch, mts), m in self._messages.items() if ch == channel and ts in (mts, m.get("thread_ts"))]
-        found.sort(key=lambda m: float(m["ts"]))
-        return {"ok": True, **self._page(found, args, default_limit=1000)}
+        root = str(asked.get("thread_ts") or ts)  # the ts of a reply stands for its whole thread
+        found = [m for (ch, mts), m in self._messages.items() if ch == channel and root in (mts, m.get("thread_ts"))]
+        found.sort(key=lambda m: float(m["ts"]))  # the parent first, then its replies oldest first
+        page = self._page(found, args, default_limit=1000)
+        return {"ok": True, **page}
 
-    @staticmethod
-    def _page(found: list[JSON], args: JSON, *, default_limit: int) -> JSON:
+    def _page(self, found: list[JSON], args: JSON, *, default_limit: int) -> JSON:
         """One page of messages, as Slack pages them: `limit` and an opaque `cursor`; metadata only when asked for
         with `include_all_metadata`."""
         limit = int(args.get("limit") or default_limit)
         cursor = str(args.get("cursor") or "")
         start = int(base64.b64decode(cursor).decode().removeprefix("next:")) if cursor else 0
-        messages = copy.deepcopy(found[start : start + limit])
-        if not _truthy(args.get("include_all_metadata")):
-            for message in messages:
-                message.pop("metadata", None)
+        metadata = _truthy(args.get("include_all_metadata"))
+        messages = [self._listed(m, metadata=metadata) for m in found[start : start + limit]]
         more = start + limit < len(found)
         next_cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
         return {"messages": messages, "has_more": more, "response_metadata": {"next_cursor": next_cursor}}
@@ -981,7 +1198,9 @@ class FakeSlack:
 
     def _reactions_get(self, args: JSON) -> JSON:
         channel, message = self._reaction_target(args)
-        return {"ok": True, "type": "message", "channel": channel, "message": copy.deepcopy(message)}
+        listed = self._listed(message, metadata=False)
+        listed["permalink"] = f"{PERMALINK_BASE}/{channel}/p{str(message['ts']).replace('.', '')}"
+        return {"ok": True, "type": "message", "channel": channel, "message": listed}
 
     def _usergroups_users_list(self, args: JSON) -> JSON:
         group = self._required(args, "usergroup")

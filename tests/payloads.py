@@ -28,7 +28,17 @@ from hypothesis import strategies as st
 
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, ActionId, CallbackId
-from tests.slack_support import submission_payload
+from tests.fakeslack import rich_text
+from tests.slack_support import (
+    APP_ID,
+    BOT_ID,
+    ENTERPRISE,
+    OTHER_TEAM,
+    block_actions,
+    channel_type,
+    event_context,
+    submission_payload,
+)
 
 FORM = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
@@ -154,6 +164,16 @@ bad_ts = st.sampled_from([_DELETE, None, 5, 1.5, [], "", "1.2.3", "abc", "1e9", 
 def _ids(world: World, pool: tuple[str, ...]) -> st.SearchStrategy[str]:
     """Mostly ids the world knows (so that payloads reach real decisions), sometimes any well-formed id."""
     return st.one_of(st.sampled_from(pool), slack_ids)
+
+
+def _user_team(draw: st.DrawFn, world: World) -> str:
+    """The workspace of the person acting: mostly the bot's, sometimes another organization's (Slack Connect)."""
+    return OTHER_TEAM if draw(st.integers(0, 7)) == 0 else world.team
+
+
+def _enterprise_id(draw: st.DrawFn) -> str | None:
+    """The Enterprise Grid organization of the bot's workspace, now and then."""
+    return ENTERPRISE if draw(st.integers(0, 9)) == 0 else None
 
 
 def _get(data: Any, path: tuple[Any, ...]) -> Any:
@@ -289,7 +309,14 @@ def _submission(draw: st.DrawFn, world: World, poison: bool, *, edit: bool) -> P
     decision = draw(st.one_of(st.just(world.decision_id), st.from_regex(r"[0-9A-Z]{26}", fullmatch=True)))
     metadata = FormMetadata(team=world.team, channel=world.channel, user=user, decision=decision if edit else None)
     view = {**copy.deepcopy(world.form_view), "private_metadata": metadata.dump()}
-    payload = submission_payload(view, _answers(draw), user=user, view_id=draw(slack_ids))
+    payload = submission_payload(
+        view,
+        _answers(draw),
+        user=user,
+        view_id=draw(slack_ids),
+        user_team=_user_team(draw, world),
+        enterprise_id=_enterprise_id(draw),
+    )
     payload["trigger_id"] = world.new_trigger_id()
     kind = "edit_submission" if edit else "view_submission"
     poisoned = None
@@ -323,13 +350,30 @@ def _submission(draw: st.DrawFn, world: World, poison: bool, *, edit: bool) -> P
 
 @st.composite
 def _view_closed(draw: st.DrawFn, world: World, poison: bool) -> Payload:
+    view_id = draw(slack_ids)
+    view = {
+        **copy.deepcopy(world.form_view),
+        "id": view_id,
+        "team_id": world.team,
+        "state": {"values": {}},
+        "hash": "1700000000.abcDEF12",
+        "previous_view_id": None,
+        "root_view_id": view_id,
+        "app_id": APP_ID,
+        "external_id": "",
+        "app_installed_team_id": world.team,
+        "bot_id": BOT_ID,
+    }
     payload = {
         "type": "view_closed",
         "team": {"id": world.team, "domain": "fake"},
-        "user": {"id": draw(_ids(world, (world.requester,))), "team_id": world.team},
-        "api_app_id": "A0FAKE",
-        "view": {**copy.deepcopy(world.form_view), "id": draw(slack_ids), "state": {"values": {}}},
+        "user": {"id": draw(_ids(world, (world.requester,))), "username": "x", "name": "x", "team_id": world.team},
+        "api_app_id": APP_ID,
+        "token": "legacy-unused",
+        "view": view,
         "is_cleared": draw(st.booleans()),
+        "is_enterprise_install": False,
+        "enterprise": None,
     }
     # The bot never asks for notify_on_close, so no listener takes this: nothing to poison but the view itself.
     poisoned = None
@@ -343,28 +387,22 @@ def _block_actions(action_id: str) -> Callable[..., st.SearchStrategy[Payload]]:
     def build(draw: st.DrawFn, world: World, poison: bool) -> Payload:
         ts = draw(st.one_of(st.sampled_from([world.verdict_ts, world.explanation_ts]), message_ts))
         channel = draw(_ids(world, (world.channel,)))
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": draw(_ids(world, (world.team,))), "domain": "fake"},
-            "user": {"id": draw(_ids(world, (world.requester, "U0OTHER"))), "username": "x", "team_id": world.team},
-            "api_app_id": "A0FAKE",
-            "token": "legacy-unused",
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
-            "trigger_id": draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20))),
-            "channel": {"id": channel, "name": "decisions"},
-            "message": {"type": "message", "ts": ts, "user": world.bot_user, "bot_id": "B0BOT", "text": "verdict"},
-            "response_url": world.response_url,
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "verdict-actions",
-                    "text": {"type": "plain_text", "text": "button"},
-                    "value": draw(st.one_of(st.just(world.decision_id), hostile_text)),
-                    "type": "button",
-                    "action_ts": draw(message_ts),
-                }
-            ],
-        }
+        payload = block_actions(
+            action_id,
+            draw(st.one_of(st.just(world.decision_id), hostile_text)),
+            message_ts=ts,
+            channel=channel,
+            user=draw(_ids(world, (world.requester, "U0OTHER"))),
+            user_team=_user_team(draw, world),
+            # The explanation is a reply in the verdict's thread, and Slack says so.
+            thread_ts=world.verdict_ts if ts == world.explanation_ts else None,
+            response_url=world.response_url,
+            trigger_id=draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20))),
+            action_ts=draw(message_ts),
+            enterprise_id=_enterprise_id(draw),
+        )
+        payload["team"]["id"] = draw(_ids(world, (world.team,)))
+        payload["message"]["user"] = world.bot_user
         poisoned = None
         protected: set[tuple[Any, ...]] = {("actions", 0, "action_id"), ("actions",), ("actions", 0)}
         if poison:
@@ -379,6 +417,13 @@ def _block_actions(action_id: str) -> Callable[..., st.SearchStrategy[Payload]]:
                 choices.append((("trigger_id",), st.sampled_from([_DELETE, None, 5, [], {}])))
             poisoned, path = _poison(draw, payload, choices)
             protected.add(path)
+            if path == ("team", "id"):
+                # The clicked message says which workspace posted it (in a Slack Connect channel `team` is the
+                # clicker's): no workspace at all is left only with both broken.
+                posted_by = draw(bad_ids)
+                _set(payload, ("message", "team"), posted_by)
+                poisoned += " message/team=" + ("<deleted>" if posted_by is _DELETE else repr(posted_by)[:60])
+                protected.add(("message", "team"))
             # The click is refused with a note to the clicker's response_url; keep it a string so that the note
             # is part of what the tests check.
             protected.add(("response_url",))
@@ -388,19 +433,35 @@ def _block_actions(action_id: str) -> Callable[..., st.SearchStrategy[Payload]]:
     return build
 
 
-def _envelope(world: World, event: dict[str, Any], event_id: str) -> dict[str, Any]:
-    return {
-        "token": "legacy-unused",
+def _envelope(
+    world: World, event: dict[str, Any], event_id: str, *, ext_shared: bool = False, enterprise_id: str | None = None
+) -> dict[str, Any]:
+    """The Events API envelope, as `tests.slack_support.event_callback` builds it, about `world`."""
+    envelope: dict[str, Any] = {"token": "legacy-unused", "team_id": world.team}
+    if enterprise_id is not None:
+        envelope["enterprise_id"] = enterprise_id
+    authorization = {
+        "enterprise_id": enterprise_id,
         "team_id": world.team,
-        "api_app_id": "A0FAKE",
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "authorizations": [{"team_id": world.team, "user_id": world.bot_user, "is_bot": True}],
-        "is_ext_shared_channel": False,
-        "event_context": "4-fake",
+        "user_id": world.bot_user,
+        "is_bot": True,
+        "is_enterprise_install": False,
     }
+    envelope.update(
+        {
+            "context_team_id": world.team,
+            "context_enterprise_id": enterprise_id,
+            "api_app_id": APP_ID,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [authorization],
+            "is_ext_shared_channel": ext_shared,
+            "event_context": event_context(event),
+        }
+    )
+    return envelope
 
 
 event_ids = st.from_regex(r"Ev[A-Z0-9]{8,12}", fullmatch=True)
@@ -412,20 +473,31 @@ def _thread_event(event_type: str) -> Callable[..., st.SearchStrategy[Payload]]:
         text = draw(st.one_of(st.sampled_from(_FOLLOWUP_WORDS), hostile_text))
         if event_type == "app_mention":
             text = f"<@{world.bot_user}> {text}"
+        ts = draw(message_ts)
+        channel = draw(_ids(world, (world.channel,)))
+        user_team = _user_team(draw, world)  # a person of another organization, in a Slack Connect channel
+        # As Slack sends a message typed in its client (bolt-python's fixtures); app_mention has no channel_type.
         event: dict[str, Any] = {
+            "client_msg_id": "0186b75a-2ad4-4f36-8ccc-18608b0ac5d1",
             "type": event_type,
-            "channel": draw(_ids(world, (world.channel,))),
-            "user": draw(_ids(world, (world.requester, "U0OTHER"))),
             "text": text,
-            "ts": draw(message_ts),
+            "user": draw(_ids(world, (world.requester, "U0OTHER"))),
+            "ts": ts,
+            "blocks": rich_text(text),
+            "team": user_team,
+            "user_team": user_team,
+            "source_team": world.team,
             "thread_ts": draw(st.one_of(st.sampled_from([world.verdict_ts, world.explanation_ts]), message_ts)),
             "parent_user_id": world.bot_user,
-            "channel_type": "channel",
-            "event_ts": draw(message_ts),
+            "channel": channel,
+            "event_ts": ts,
         }
+        if event_type == "message":
+            event["channel_type"] = channel_type(channel)
         if draw(st.integers(0, 9)) == 0:
             event["subtype"] = "thread_broadcast"
-        payload = _envelope(world, event, draw(event_ids))
+        ext_shared = user_team != world.team or draw(st.integers(0, 9)) == 0
+        payload = _envelope(world, event, draw(event_ids), ext_shared=ext_shared, enterprise_id=_enterprise_id(draw))
         poisoned = None
         protected: set[tuple[Any, ...]] = {("event", "type"), ("event",)}
         if poison:
@@ -461,7 +533,7 @@ def _reaction(draw: st.DrawFn, world: World, poison: bool) -> Payload:
         },
         "event_ts": draw(message_ts),
     }
-    payload = _envelope(world, event, draw(event_ids))
+    payload = _envelope(world, event, draw(event_ids), enterprise_id=_enterprise_id(draw))
     poisoned = None
     protected: set[tuple[Any, ...]] = {("event", "type"), ("event",)}
     if poison:

@@ -48,6 +48,7 @@ from tests.slack_support import (
     REQUIRED_ANSWERS,
     TEAM,
     BotClient,
+    block_actions,
     message_ts,
     served_bot,
     thread_message,
@@ -161,24 +162,13 @@ class Load:
                 "event_ts": message_ts(),
             }
             return user, lambda: bot.event(event)
-        payload = {
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "fake"},
-            "user": {"id": user, "team_id": TEAM},
-            "channel": {"id": CHANNEL, "name": "decisions"},
-            "container": {"type": "message", "message_ts": thread, "channel_id": CHANNEL},
-            "message": {"type": "message", "ts": thread, "user": "U0BOT", "text": "verdict"},
-            "response_url": bot.fake.response_url(f"button-{user}"),
-            "trigger_id": trigger_id(),
-            "actions": [
-                {
-                    "action_id": ActionId.REQUEST_REREVIEW.value,
-                    "block_id": "verdict-actions",
-                    "type": "button",
-                    "action_ts": message_ts(),
-                }
-            ],
-        }
+        payload = block_actions(
+            ActionId.REQUEST_REREVIEW.value,
+            message_ts=thread,
+            user=user,
+            response_url=bot.fake.response_url(f"button-{user}"),
+            action_ts=message_ts(),
+        )
         return user, lambda: bot.interaction(payload)
 
 

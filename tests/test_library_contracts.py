@@ -736,13 +736,21 @@ def form(**fields: str) -> str:
     return urlencode(fields)
 
 
+# A slash command's fields as Slack posts them (the text says "payload", which Bolt misreads).
 COMMAND = {
+    "token": "legacy-unused",
     "team_id": "T0TEAM",
-    "user_id": "U0USER",
+    "team_domain": "team",
     "channel_id": "C0CHAN",
+    "channel_name": "decisions",
+    "user_id": "U0USER",
+    "user_name": "user",
     "command": "/should-finetune",
-    "trigger_id": "1.2.abc",
     "text": "JSON payload extraction",
+    "api_app_id": "A0APP",
+    "is_enterprise_install": "false",
+    "response_url": "https://hooks.slack.com/commands/T0TEAM/1234567890/abcdef",
+    "trigger_id": "1234.5678.abcdef",
 }
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -859,7 +867,21 @@ def test_bolt_build_context_and_the_request_fields_the_bot_replaces_still_route_
     with Reliance(BOLT, "BoltResponse.headers (a list of values per name)", f"{SERVER} SlackWSGI.slack_request") as r:
         r.require(all(isinstance(v, list | tuple) for v in response.headers.values()), repr(response.headers))
 
-    shortcut = form(payload=json.dumps({"type": "shortcut", "callback_id": "x", "team": {"id": "T0TEAM"}}))
+    shortcut = form(
+        payload=json.dumps(
+            {
+                "type": "shortcut",
+                "token": "legacy-unused",
+                "action_ts": "1700000000.000100",
+                "team": {"id": "T0TEAM", "domain": "team"},
+                "user": {"id": "U0USER", "username": "user", "team_id": "T0TEAM"},
+                "is_enterprise_install": False,
+                "enterprise": None,
+                "callback_id": "x",
+                "trigger_id": "1234.5678.abcdef",
+            }
+        )
+    )
     where = f"{SERVER} SlackWSGI.slack_request (answers a request no listener takes as Bolt would)"
     with Reliance(BOLT, "how App answers an unhandled request", where) as r:
         response = app.dispatch(BoltRequest(body=shortcut, headers={"content-type": FORM_TYPE}))

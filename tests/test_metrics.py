@@ -25,6 +25,8 @@ from tests.slack_support import (
     TEAM,
     USER,
     BotClient,
+    app_mention,
+    block_actions,
     bot_settings,
     http,
     message_ts,
@@ -32,6 +34,26 @@ from tests.slack_support import (
 )
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+# Someone joining the workspace: an event no listener of the bot takes, as Slack sends it.
+TEAM_JOIN = {
+    "type": "team_join",
+    "user": {
+        "id": "U0NEW",
+        "team_id": TEAM,
+        "name": "newcomer",
+        "deleted": False,
+        "real_name": "New Comer",
+        "tz": "Europe/Paris",
+        "is_admin": False,
+        "is_owner": False,
+        "is_bot": False,
+        "is_app_user": False,
+        "updated": 1700000000,
+        "profile": {"real_name": "New Comer", "display_name": "newcomer", "team": TEAM},
+    },
+    "cache_ts": 1700000000,
+    "event_ts": "1700000000.000100",
+}
 
 
 def scrape(bot: BotClient) -> Samples:
@@ -102,8 +124,8 @@ def test_each_request_is_counted_by_kind_and_status_with_its_latency(bot: BotCli
     verdict = bot.decide()  # a command and a view submission
     assert bot.ask("why", thread_ts=verdict).status == 200
     bot.wait_replies(verdict, 2)
-    assert bot.event({"type": "team_join", "user": {"id": "U0NEW"}}).status == 200
-    assert bot.event({"type": "app_mention", "user": USER, "text": "<@U0BOT> hi", "channel": CHANNEL}).status == 200
+    assert bot.event(TEAM_JOIN).status == 200
+    assert bot.event(app_mention("<@U0BOT> hi")).status == 200
     challenge = json.dumps({"type": "url_verification", "token": "legacy-unused", "challenge": "c0ffee"}).encode()
     assert bot.post(challenge, content_type="application/json").json() == {"challenge": "c0ffee"}
     unsigned = http(bot.url + "/slack/events", b"command=/should-finetune", {"Content-Type": "application/x-www-form"})
@@ -147,7 +169,7 @@ def test_the_subscribed_event_types_are_those_of_the_manifest() -> None:
 
 
 def test_slack_redeliveries_are_counted_by_reason(bot: BotClient) -> None:
-    event = {"type": "team_join", "user": {"id": "U0NEW"}}
+    event = TEAM_JOIN
     assert bot.event(event, event_id="Ev0REDELIVER", retry_num=1, reason="http_timeout").status == 200
     assert bot.event(event, event_id="Ev0REDELIVER", retry_num=2, reason="http_timeout").status == 200
     assert bot.event(event, event_id="Ev0REDELIVER", retry_num=3, reason="<script>").status == 200
@@ -163,7 +185,7 @@ def test_label_values_stay_bounded_whatever_is_sent(bot: BotClient) -> None:
         bot.command(f"use case {number}", channel=f"C0CHAN{number}", user=f"U0USER{number}")
     for number in range(10):
         http(bot.url + f"/probe/C0PATH{number}", method="GET")
-        bot.event({"type": "team_join"}, event_id=f"Ev0HOSTILE{number}", retry_num=1, reason=f"reason_{number}")
+        bot.event(TEAM_JOIN, event_id=f"Ev0HOSTILE{number}", retry_num=1, reason=f"reason_{number}")
     for number in range(5):
         headers = {"X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=00"}
         body = json.dumps({"type": "event_callback", "event": {"type": f"unsigned_{number}"}}).encode()
@@ -220,24 +242,14 @@ def test_a_rereview_is_counted_by_trigger_and_source_and_a_cooldown_refusal_too(
     assert value(samples, "should_finetune_rereviews_total", **labels) == 1
     assert value(samples, "should_finetune_rereview_cooldowns_total") == 0
 
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "fake"},
-        "user": {"id": USER, "team_id": TEAM},
-        "channel": {"id": CHANNEL, "name": "decisions"},
-        "container": {"type": "message", "message_ts": verdict, "channel_id": CHANNEL},
-        "message": {"type": "message", "ts": verdict, "user": "U0BOT", "text": "verdict"},
-        "response_url": bot.fake.response_url("button"),
-        "trigger_id": bot.fake.new_trigger_id(),
-        "actions": [
-            {
-                "action_id": "request-rereview",
-                "block_id": "verdict-actions",
-                "type": "button",
-                "action_ts": message_ts(),
-            }
-        ],
-    }
+    payload = block_actions(
+        "request-rereview",
+        message_ts=verdict,
+        message=bot.fake.message(CHANNEL, verdict),
+        response_url=bot.fake.response_url("button"),
+        trigger_id=bot.fake.new_trigger_id(),
+        action_ts=message_ts(),
+    )
     assert bot.interaction(payload).status == 200  # the same person again, within the cooldown
     bot.fake.wait_for("webhook/button", 1)
     samples = wait_for_value(bot, "should_finetune_rereview_cooldowns_total", 1)

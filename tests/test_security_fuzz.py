@@ -40,7 +40,7 @@ from tests.inprocess import Answer, InProcessBot, changed_keys
 from tests.payloads import KINDS, Payload, World, forged, garbage, payloads
 from tests.scale import scaled
 from tests.security_support import install_probe, malformed_calls, raw_markup, side_effects, world_bot
-from tests.slack_support import SIGNING_SECRET, http, serving_in_thread
+from tests.slack_support import SIGNING_SECRET, block_actions, http, serving_in_thread, slash_command
 
 SIGNED = scaled(20, 10_000)
 POISONED = scaled(20, 10_000)
@@ -318,17 +318,15 @@ def test_memory_does_not_grow_with_the_number_of_requests(redis_url: str) -> Non
 
 
 def _command_body(world: World, **fields: str) -> bytes:
-    values = {
-        "team_id": world.team,
-        "channel_id": world.channel,
-        "user_id": world.requester,
-        "command": "/should-finetune",
-        "text": "",
-        "trigger_id": world.new_trigger_id(),
-        "response_url": world.response_url,
-        **fields,
-    }
-    return urlencode(values).encode()
+    values = slash_command(
+        "",
+        team=world.team,
+        channel=world.channel,
+        user=world.requester,
+        trigger_id=world.new_trigger_id(),
+        response_url=world.response_url,
+    )
+    return urlencode({**values, **fields}).encode()
 
 
 @pytest.mark.parametrize("text", ["JSON payload extraction", "payload", "payloads=1 & more"])
@@ -357,16 +355,15 @@ def test_an_empty_trigger_id_is_answered_as_incomplete_without_calling_views_ope
     if surface == "command":
         body = _command_body(world, trigger_id="")
     else:
-        click = {
-            "type": "block_actions",
-            "team": {"id": world.team},
-            "user": {"id": world.requester},
-            "channel": {"id": world.channel},
-            "message": {"ts": world.verdict_ts},
-            "response_url": world.response_url,
-            "trigger_id": "",
-            "actions": [{"action_id": ActionId.EDIT_ANSWERS.value, "action_ts": "1700000000.000100"}],
-        }
+        click = block_actions(
+            ActionId.EDIT_ANSWERS.value,
+            message_ts=world.verdict_ts,
+            channel=world.channel,
+            user=world.requester,
+            response_url=world.response_url,
+            trigger_id="",
+            action_ts="1700000000.000100",
+        )
         body = urlencode({"payload": json.dumps(click)}).encode()
     assert bot.request(body, headers=bot.sign(body)).status == 200
     bot.drain()

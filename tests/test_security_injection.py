@@ -44,7 +44,14 @@ from tests.fakeslack import Call
 from tests.inprocess import Answer, InProcessBot
 from tests.payloads import World
 from tests.security_support import mrkdwn_strings, raw_markup, world_bot
-from tests.slack_support import REQUIRED_ANSWERS, event_callback, submission_payload, thread_message
+from tests.slack_support import (
+    REQUIRED_ANSWERS,
+    block_actions,
+    event_callback,
+    slash_command,
+    submission_payload,
+    thread_message,
+)
 
 PINGS = "<!channel> <!here> <!everyone> <@UEVIL0001> <!subteam^SEVIL0001|@admins>"
 LINKS = "<https://evil.example/login|docs> <#CEVIL0001>"
@@ -84,15 +91,14 @@ def _signed(bot: InProcessBot, body: bytes, content_type: str = "application/x-w
 
 
 def _command(bot: InProcessBot, world: World, text: str, *, channel: str | None = None) -> Answer:
-    fields = {
-        "team_id": world.team,
-        "channel_id": channel or world.channel,
-        "user_id": world.requester,
-        "command": "/should-finetune",
-        "text": text,
-        "trigger_id": world.new_trigger_id(),
-        "response_url": world.response_url,
-    }
+    fields = slash_command(
+        text,
+        team=world.team,
+        channel=channel or world.channel,
+        user=world.requester,
+        trigger_id=world.new_trigger_id(),
+        response_url=world.response_url,
+    )
     return _signed(bot, urlencode(fields).encode())
 
 
@@ -169,16 +175,15 @@ def _ask(bot: InProcessBot, world: World, verdict: str, paths: dict[str, list[di
 def _edit_and_rereview(bot: InProcessBot, world: World, verdict: str, paths: dict[str, list[dict[str, Any]]]) -> None:
     """The edit form, opened prefilled by the requester's click and saved with another hostile use case; then a
     re-review on a reaction."""
-    click = {
-        "type": "block_actions",
-        "team": {"id": world.team},
-        "user": {"id": world.requester},
-        "channel": {"id": world.channel},
-        "message": {"ts": verdict},
-        "response_url": world.response_url,
-        "trigger_id": world.new_trigger_id(),
-        "actions": [{"action_id": ActionId.EDIT_ANSWERS.value, "action_ts": f"{time.time():.6f}"}],
-    }
+    click = block_actions(
+        ActionId.EDIT_ANSWERS.value,
+        message_ts=verdict,
+        message=bot.fake.message(world.channel, verdict),
+        channel=world.channel,
+        user=world.requester,
+        response_url=world.response_url,
+        trigger_id=world.new_trigger_id(),
+    )
     _signed(bot, urlencode({"payload": json.dumps(click)}).encode())
     since = len(bot.calls())
     answers = {**REQUIRED_ANSWERS, "use_case": f"Edited {PINGS} {LINKS}", "notes": f"Notes: {HOSTILE}"}

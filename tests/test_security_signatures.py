@@ -37,9 +37,11 @@ from tests.security_support import install_probe, world_bot
 from tests.slack_support import (
     REQUIRED_ANSWERS,
     SIGNING_SECRET,
+    block_actions,
     event_callback,
     http,
     serving_in_thread,
+    slash_command,
     submission_payload,
     thread_message,
 )
@@ -81,15 +83,14 @@ def frozen(served: tuple[InProcessBot, World, list[str]]) -> Iterator[FrozenCloc
 
 def command(world: World) -> tuple[bytes, str]:
     """`/should-finetune` in the world's channel: opens the form (views.open)."""
-    fields = {
-        "team_id": world.team,
-        "channel_id": world.channel,
-        "user_id": world.requester,
-        "command": "/should-finetune",
-        "text": "ticket triage",
-        "trigger_id": world.new_trigger_id(),
-        "response_url": world.response_url,
-    }
+    fields = slash_command(
+        "ticket triage",
+        team=world.team,
+        channel=world.channel,
+        user=world.requester,
+        trigger_id=world.new_trigger_id(),
+        response_url=world.response_url,
+    )
     return urlencode(fields).encode(), FORM
 
 
@@ -107,16 +108,14 @@ def question(world: World) -> tuple[bytes, str]:
 
 def rereview_click(world: World) -> tuple[bytes, str]:
     """The "Request re-review" button on the verdict: a re-review in the thread."""
-    payload = {
-        "type": "block_actions",
-        "team": {"id": world.team},
-        "user": {"id": world.requester},
-        "channel": {"id": world.channel},
-        "message": {"ts": world.verdict_ts},
-        "response_url": world.response_url,
-        "trigger_id": world.new_trigger_id(),
-        "actions": [{"action_id": ActionId.REQUEST_REREVIEW.value, "action_ts": f"{time.time():.6f}"}],
-    }
+    payload = block_actions(
+        ActionId.REQUEST_REREVIEW.value,
+        message_ts=world.verdict_ts,
+        channel=world.channel,
+        user=world.requester,
+        response_url=world.response_url,
+        trigger_id=world.new_trigger_id(),
+    )
     return urlencode({"payload": json.dumps(payload)}).encode(), FORM
 
 
