@@ -24,7 +24,7 @@ from bot.engine.answers import FACTS
 from bot.services import Services
 from bot.slack.delivery import respond
 from bot.slack.ids import ActionId
-from bot.slack.listeners.reviews import clicked, clicked_decision, incomplete
+from bot.slack.listeners.reviews import Click, clicked, clicked_decision, incomplete
 from bot.slack.reviews import review_of
 from bot.store import Trigger
 
@@ -90,23 +90,12 @@ def register(app: App, services: Services) -> None:
         actions = body.get("actions")
         action = actions[0] if isinstance(actions, list) and actions else None
         raw = action.get("value") if isinstance(action, dict) else None
-        services.run_soon(answer_question, services=services, raw=raw, **click)
+        services.run_soon(answer_question, services=services, click=click, raw=raw)
 
 
-def answer_question(
-    *,
-    services: Services,
-    raw: object,
-    workspace: str,
-    channel: str,
-    user: str,
-    ts: str,
-    action_ts: str,
-    response_url: str,
-    thread_ts: str | None = None,
-    external: bool = False,
-) -> None:
+def answer_question(*, services: Services, click: Click, raw: object) -> None:
     """Record the answer a button gave, or tell the clicker privately why not."""
+    user, ts, channel, response_url, external = click.user, click.ts, click.channel, click.response_url, click.external
     notice = services.renderer.message
     answer = read_answer(raw)
     if answer is None:
@@ -114,7 +103,7 @@ def answer_question(
         respond(response_url, notice("notice", kind="answer-unreadable"))
         return
     try:
-        decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
+        decision = clicked_decision(services, click)
         if decision is None or decision.id != answer.decision:
             log.info("answer button on %s in %s: no decision %s there", ts, channel, answer.decision)
             respond(response_url, notice("notice", kind="gone"))
@@ -133,7 +122,7 @@ def answer_question(
             user=user,
             trigger=Trigger.ANSWERED,
             source="question",
-            key=f"answer.{ts}.{user}.{action_ts}",
+            key=f"answer.{ts}.{user}.{click.action_ts}",
             response_url=response_url,
             fact=answer.fact,
             value=answer.value,

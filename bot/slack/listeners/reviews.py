@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -67,7 +68,7 @@ def register(app: App, services: Services) -> None:
         ack()
         click = clicked(body)
         if click is not None:
-            services.run_soon(request_rereview, services=services, **click)
+            services.run_soon(request_rereview, services=services, click=click)
         else:
             incomplete(services, body)
 
@@ -78,7 +79,7 @@ def register(app: App, services: Services) -> None:
         trigger_id = body.get("trigger_id")
         if click is not None and is_trigger_id(trigger_id):
             received = time.monotonic()
-            services.run_now(open_edit_form, services=services, trigger_id=trigger_id, received=received, **click)
+            services.run_now(open_edit_form, services=services, click=click, trigger_id=trigger_id, received=received)
         else:
             incomplete(services, body)
 
@@ -92,14 +93,26 @@ def tell_unavailable(*, services: Services, channel: str, user: str) -> None:
         log.warning("could not tell %s that the re-review failed: %s", user, error_code(exc))
 
 
-def clicked(body: dict[str, Any]) -> dict[str, Any] | None:
-    """Who clicked which message of the bot, from a `block_actions` payload; None when the payload lacks any of it.
-    `thread_ts` is the thread the message is in (None for a verdict message, or when Slack did not say); `external`
-    whether the clicker is from another organisation than the workspace whose message it is."""
+@dataclass(frozen=True, slots=True)
+class Click:
+    """Who clicked which message of the bot."""
+
+    workspace: str  # the workspace whose message it is (the decision's)
+    channel: str
+    user: str
+    ts: str  # the clicked message
+    action_ts: str
+    response_url: str
+    thread_ts: str | None  # the thread the message is in (None for a verdict message, or when Slack did not say)
+    external: bool  # the clicker is from another organisation (see `from_another_organisation`)
+
+
+def clicked(body: dict[str, Any]) -> Click | None:
+    """The click in a `block_actions` payload; None when the payload lacks any of it."""
     user, team, channel, message = (body.get(name) for name in ("user", "team", "channel", "message"))
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions else None
-    fields = {
+    fields: dict[str, Any] = {
         # The bot's message says which workspace posted it: in a Slack Connect channel, `team` is the clicker's.
         "workspace": _posted_by(message) or (team.get("id") if isinstance(team, dict) else None),
         "channel": channel.get("id") if isinstance(channel, dict) else None,
@@ -120,10 +133,10 @@ def clicked(body: dict[str, Any]) -> dict[str, Any] | None:
         thread_ts = None
     external = from_another_organisation(
         user_team=user.get("team_id") if isinstance(user, dict) else None,
-        workspace=str(fields["workspace"]),
+        workspace=fields["workspace"],
         user_org=enterprise_of(body),
     )
-    return {**fields, "response_url": response_url, "thread_ts": thread_ts, "external": external}
+    return Click(**fields, response_url=response_url, thread_ts=thread_ts, external=external)
 
 
 def _posted_by(message: object) -> str | None:
@@ -131,14 +144,13 @@ def _posted_by(message: object) -> str | None:
     return team if isinstance(team, str) and SLACK_ID.fullmatch(team) else None
 
 
-def clicked_decision(
-    services: Services, *, workspace: str, channel: str, ts: str, thread_ts: str | None
-) -> Decision | None:
+def clicked_decision(services: Services, click: Click) -> Decision | None:
     """The decision whose verdict message or explanation was clicked, or in whose thread the clicked message is (a
     reply that asks the open questions again), or None."""
-    decision = services.store.decision_for_message(workspace=workspace, channel=channel, ts=ts)
-    if decision is None and thread_ts is not None and thread_ts != ts:
-        decision = services.store.decision_for_thread(workspace=workspace, channel=channel, thread_ts=thread_ts)
+    where = {"workspace": click.workspace, "channel": click.channel}
+    decision = services.store.decision_for_message(**where, ts=click.ts)
+    if decision is None and click.thread_ts is not None and click.thread_ts != click.ts:
+        decision = services.store.decision_for_thread(**where, thread_ts=click.thread_ts)
     return decision
 
 
@@ -151,26 +163,15 @@ def incomplete(services: Services, body: dict[str, Any]) -> None:
         )
 
 
-def request_rereview(
-    *,
-    services: Services,
-    workspace: str,
-    channel: str,
-    user: str,
-    ts: str,
-    action_ts: str,
-    response_url: str,
-    thread_ts: str | None = None,
-    external: bool = False,
-) -> None:
+def request_rereview(*, services: Services, click: Click) -> None:
     """Claim the re-review a button asked for and do it; the clicker hears only when it cannot happen (anyone in
     the channel may ask for one, people from another organisation too)."""
-    del external
+    user, ts, channel, response_url = click.user, click.ts, click.channel, click.response_url
     try:
-        decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
+        decision = clicked_decision(services, click)
         review = None
         if decision is not None:
-            key = f"rereview.{ts}.{user}.{action_ts}"
+            key = f"rereview.{ts}.{user}.{click.action_ts}"
             review = review_of(
                 decision, user=user, trigger=Trigger.RE_REVIEW, source="button", key=key, response_url=response_url
             )
@@ -186,26 +187,14 @@ def request_rereview(
         services.followups.work(claim=claim)
 
 
-def open_edit_form(
-    *,
-    services: Services,
-    trigger_id: str,
-    workspace: str,
-    channel: str,
-    user: str,
-    ts: str,
-    action_ts: str,
-    response_url: str,
-    received: float,
-    thread_ts: str | None = None,
-    external: bool = False,
-) -> None:
+def open_edit_form(*, services: Services, click: Click, trigger_id: str, received: float) -> None:
     """Open the form prefilled with the decision's latest answers, for its requester and the reviewers only (from
     the verdict message, or from an open question about a number in its thread)."""
-    del action_ts  # a form opened twice is harmless: only a submission records anything
+    # A form opened twice is harmless (only a submission records anything): the click's action_ts is not needed.
+    user, ts, channel, response_url = click.user, click.ts, click.channel, click.response_url
     notice = services.renderer.message
     try:
-        decision = clicked_decision(services, workspace=workspace, channel=channel, ts=ts, thread_ts=thread_ts)
+        decision = clicked_decision(services, click)
     except RedisError as exc:
         log.error("edit button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
         respond(response_url, notice("notice", kind="unavailable"))
@@ -213,9 +202,9 @@ def open_edit_form(
     if decision is None:
         respond(response_url, notice("notice", kind="gone"))
         return
-    if not services.reviews.may_edit(user, decision, external=external):
-        log.info("edit of %s by %s refused: may not change it (from elsewhere: %s)", decision.id, user, external)
-        respond(response_url, services.reviews.refusal(decision, user, action="edit", external=external))
+    if not services.reviews.may_edit(user, decision, external=click.external):
+        log.info("edit of %s by %s refused: may not change it (external: %s)", decision.id, user, click.external)
+        respond(response_url, services.reviews.refusal(decision, user, action="edit", external=click.external))
         return
     latest = decision.latest
     metadata = FormMetadata(team=decision.workspace, channel=decision.channel, user=user, decision=decision.id)
