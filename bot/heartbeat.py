@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from redis.exceptions import RedisError
+from bot.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class Heartbeat:
                 return False
             try:
                 held = self.renew()
-            except RedisError as exc:
-                log.warning("%s: lease not renewed (Redis: %s); trying again", self.name, type(exc).__name__)
+            except StoreUnavailable as exc:
+                log.warning("%s: lease not renewed (Redis: %s); trying again", self.name, exc.kind)
                 return True
             self.beats += 1
             if not held:

@@ -9,8 +9,6 @@ from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
-
 from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
@@ -24,7 +22,8 @@ from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
 from bot.slots import ComputeSlots
-from bot.store import DecisionStore, RedisClient, ThreadStore, connect_redis
+from bot.store import DecisionStore, RedisClient, StoreUnavailable, ThreadStore
+from bot.store.base import is_cluster_node, open_redis_client
 from bot.store.digests import DigestStore
 
 log = logging.getLogger(__name__)
@@ -47,40 +46,26 @@ def open_redis(settings: Settings, url: str | None, *, on_error: Callable[[str],
         where = f'the master of "{settings.redis_sentinel_service}" through the sentinels at {sentinels}'
     else:
         where = f"{'the Redis Cluster' if mode == 'cluster' else 'Redis'} at {redacted(url or '')}"
-    client = None
     try:
-        client = connect_redis(
+        client = open_redis_client(
             url,
             mode=mode,
             sentinels=settings.redis_sentinels,
             sentinel_service=settings.redis_sentinel_service,
             on_error=on_error,
         )
-        client.ping()
-        if mode == "standalone" and _is_cluster_node(client):
-            raise SettingsError(
-                f"setting SHOULD_FINETUNE_REDIS_MODE: {where} is a node of a Redis Cluster: set "
-                "SHOULD_FINETUNE_REDIS_MODE=cluster"
-            )
-    except (RedisError, SettingsError) as exc:
-        if client is not None:
-            client.close()
-        if isinstance(exc, SettingsError):
-            raise
+    except StoreUnavailable as exc:
         blame = "SHOULD_FINETUNE_REDIS_SENTINELS" if mode == "sentinel" else "REDIS_URL"
-        if isinstance(exc, AuthenticationError):  # the address was right, the password in REDIS_URL was not
+        if exc.kind == "AuthenticationError":  # the address was right, the password in REDIS_URL was not
             blame = "REDIS_URL"
-        raise SettingsError(f"setting {blame}: cannot reach {where}: {exc}") from None
+        raise SettingsError(f"setting {blame}: cannot reach {where}: {exc.reason}") from None
+    if mode == "standalone" and is_cluster_node(client):
+        client.close()
+        raise SettingsError(
+            f"setting SHOULD_FINETUNE_REDIS_MODE: {where} is a node of a Redis Cluster: set "
+            "SHOULD_FINETUNE_REDIS_MODE=cluster"
+        )
     return client
-
-
-def _is_cluster_node(client: RedisClient) -> bool:
-    """Whether the server says it is a node of a Redis Cluster (a standalone client would meet MOVED errors there)."""
-    try:
-        info = client.info("cluster")
-    except ResponseError:  # INFO renamed or forbidden: nothing to learn
-        return False
-    return bool(isinstance(info, dict) and info.get("cluster_enabled"))
 
 
 @contextmanager
@@ -96,12 +81,12 @@ def open_services(settings: Settings) -> Iterator[Services]:
             url = embedded.url
             log.info("using the embedded Redis in %s", settings.data_dir)
         metrics = Metrics()
-        redis = open_redis(settings, url, on_error=metrics.redis_error)
-        stack.callback(redis.close)
+        client_of_redis = open_redis(settings, url, on_error=metrics.redis_error)
+        stack.callback(client_of_redis.close)
         retention = timedelta(days=settings.retention_days)
-        store = DecisionStore(redis, prefix=settings.redis_prefix, retention=retention)
+        store = DecisionStore(client_of_redis, prefix=settings.redis_prefix, retention=retention)
         threads = ThreadStore(
-            redis,
+            client_of_redis,
             prefix=settings.redis_prefix,
             retention=retention,
             conversation_ttl=timedelta(days=settings.conversation_idle_days),
@@ -146,7 +131,7 @@ def open_services(settings: Settings) -> Iterator[Services]:
             verdicts=verdicts,
             digest=DigestRunner(
                 store=store,
-                digests=DigestStore(redis, prefix=settings.redis_prefix),
+                digests=DigestStore(client_of_redis, prefix=settings.redis_prefix),
                 ruleset=ruleset,
                 renderer=renderer,
                 client=client,

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.heartbeat import Heartbeat
+from bot.store import StoreUnavailable
 
 INTERVAL = 0.02
 
@@ -72,7 +72,7 @@ def test_a_lease_taken_over_is_no_longer_renewed() -> None:
 
 
 def test_a_redis_error_is_logged_and_the_next_beat_tries_again(caplog: pytest.LogCaptureFixture) -> None:
-    renewals = Renewals([RedisConnectionError("down"), True, True])
+    renewals = Renewals([StoreUnavailable("ConnectionError: down", kind="ConnectionError"), True, True])
     with Heartbeat(renewals, interval=INTERVAL, name="claim in C1") as heartbeat:
         time.sleep(INTERVAL * 8)
     assert len(renewals.calls) >= 3

@@ -13,12 +13,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.decisions import Decided
 from bot.engine.answers import Answers
 from bot.slack.delivery import EXPLANATION_EVENT, MAX_ATTEMPTS, VERDICT_EVENT, VerdictJob, deliver_verdict
-from bot.store import Claim, DeliveryStatus, new_decision_id
+from bot.store import Claim, DeliveryStatus, StoreUnavailable, new_decision_id
 from tests.fakeslack import FakeSlack
 from tests.slack_support import CHANNEL, REQUIRED_ANSWERS, TEAM, USER, BotClient, served_bot
 
@@ -175,7 +174,7 @@ def test_a_verdict_posted_but_not_recorded_for_want_of_redis_is_finished_from_sl
     original = store.record_delivery
 
     def redis_gone(**kwargs: object) -> None:
-        raise RedisConnectionError("Redis is down")
+        raise StoreUnavailable("ConnectionError: Redis is down", kind="ConnectionError")
 
     store.record_delivery = redis_gone  # type: ignore[method-assign,assignment]
     try:

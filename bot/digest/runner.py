@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -33,7 +32,7 @@ from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
 from bot.slots import ComputeSlots
-from bot.store import DecisionStore
+from bot.store import DecisionStore, StoreUnavailable
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
 
 __all__ = ["MAX_ATTEMPTS", "PERMANENT_ERRORS", "DigestRunner", "Permalinks", "Result", "RunReport", "Sent"]
@@ -224,8 +223,8 @@ class DigestRunner:
     def _claim_and_send(self, *, workspace: str, channel: str, period: Period, on_demand: bool) -> Sent:
         try:
             claim = self.digests.claim(workspace=workspace, channel=channel, period=period.key, ttl=self.lock_ttl)
-        except RedisError as exc:
-            log.error("digest for %s:%s: Redis: %s", workspace, channel, type(exc).__name__)
+        except StoreUnavailable as exc:
+            log.error("digest for %s:%s: Redis: %s", workspace, channel, exc.kind)
             return Sent(Result.RETRY, error="redis")
         if claim is None:
             return Sent(Result.BUSY)
@@ -233,8 +232,8 @@ class DigestRunner:
             return Sent(Result.ALREADY, ts=claim.ts, error=claim.error)
         try:
             return self._send(claim, period, on_demand=on_demand)
-        except RedisError as exc:  # the claim runs out and the next run takes over from the recorded progress
-            log.error("digest for %s:%s: Redis: %s", workspace, channel, type(exc).__name__)
+        except StoreUnavailable as exc:  # the claim runs out and the next run takes over from the recorded progress
+            log.error("digest for %s:%s: Redis: %s", workspace, channel, exc.kind)
             return Sent(Result.RETRY, error="redis")
 
     def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool) -> Sent:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -21,7 +20,16 @@ from bot.heartbeat import Heartbeat
 from bot.slack.api import error_code
 from bot.slack.ids import is_direct_message
 from bot.slack.render import Renderer
-from bot.store import Claim, Decision, DecisionStore, Delivery, DeliveryStatus, ThreadStore, WorkRef
+from bot.store import (
+    Claim,
+    Decision,
+    DecisionStore,
+    Delivery,
+    DeliveryStatus,
+    StoreUnavailable,
+    ThreadStore,
+    WorkRef,
+)
 from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
@@ -71,8 +79,8 @@ def finish_claim(threads: ThreadStore, claim: Claim) -> None:
         try:
             threads.finish(claim)
             return
-        except RedisError as exc:
-            error = type(exc).__name__
+        except StoreUnavailable as exc:
+            error = exc.kind
     log.error("%s in %s done but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
 
@@ -136,8 +144,8 @@ class Verdicts:
                 delivery = deliver_verdict(
                     client=self.client, renderer=self.renderer, store=self.store, decided=decided, recorded=False
                 )
-        except RedisError as exc:  # the message is out (or refused) but not recorded: the sweeper finishes it
-            log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, type(exc).__name__)
+        except StoreUnavailable as exc:  # the message is out (or refused) but not recorded: the sweeper finishes it
+            log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, exc.kind)
             return None
         finish_claim(self.threads, claim)
         return delivery
@@ -158,8 +166,8 @@ class Verdicts:
             else:
                 with holding(self.threads, claim):
                     self._resume(decision)
-        except RedisError as exc:  # the claim stays; its lease runs out and the sweeper tries again
-            log.error("verdict %s: Redis: %s; will retry", job.decision, type(exc).__name__)
+        except StoreUnavailable as exc:  # the claim stays; its lease runs out and the sweeper tries again
+            log.error("verdict %s: Redis: %s; will retry", job.decision, exc.kind)
             return
         finish_claim(self.threads, claim)
 
@@ -262,7 +270,7 @@ def deliver_verdict(
 ) -> Delivery:
     """Post the verdict and its explanation; record where it went, or why it could not go, on the decision.
 
-    With `recorded=False` a failure to record raises `RedisError` (the caller holds a claim that will retry);
+    With `recorded=False` a failure to record raises `StoreUnavailable` (the caller holds a claim that will retry);
     otherwise it is logged."""
     decision = decided.decision
     context = _context(decided)
@@ -321,7 +329,7 @@ def _record(store: DecisionStore, decided: Decided, delivery: Delivery, *, stric
             workspace=decision.workspace, channel=decision.channel, decision_id=decision.id, delivery=delivery
         )
     except Exception as exc:
-        if strict and isinstance(exc, RedisError):
+        if strict and isinstance(exc, StoreUnavailable):
             raise
         # the message is out; a lost thread index must not hide that, so say so loudly
         log.exception("decision %s: delivery %s not recorded", decision.id, delivery.status)

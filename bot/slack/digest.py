@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from bot.digest.messages import preview
 from bot.digest.runner import Result
 from bot.digest.schedule import rolling_week
 from bot.services import Services
 from bot.slack.delivery import respond
+from bot.store import StoreUnavailable
 
 __all__ = ["ACTIONS", "digest_command"]
 
@@ -58,8 +57,8 @@ def digest_command(
             if notice is None:
                 return  # posted: the digest in the channel is the answer
             message = notice
-    except RedisError as exc:
-        log.error("digest %s in %s: Redis: %s", action, channel, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("digest %s in %s: Redis: %s", action, channel, exc.kind)
         message = _notice(services, "unavailable", **context)
     respond(response_url, message)
 

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -33,6 +32,7 @@ from bot.store import (
     Decision,
     DecisionNotFound,
     DecisionStore,
+    StoreUnavailable,
     ThreadChanged,
     ThreadStore,
     Trigger,
@@ -167,8 +167,8 @@ class FollowUps:
             claim = self.threads.claim(
                 question.ref, event_id=event_id, payload=asdict(question), verdict_thread=question.thread_ts
             )
-        except RedisError as exc:
-            log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, type(exc).__name__)
+        except StoreUnavailable as exc:
+            log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, exc.kind)
             self.metrics.followup("unavailable")
             if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
                 self.run_soon(self._say, job=question, kind="unavailable")
@@ -208,9 +208,9 @@ class FollowUps:
         except ClaimLost:
             log.warning("%s in %s was taken over by another worker", claim.ref.key, claim.ref.channel)
             return
-        except RedisError as exc:
+        except StoreUnavailable as exc:
             # Nothing was written: the claim stays, its lease runs out and the sweeper tries again.
-            log.error("%s in %s: Redis: %s; will retry", claim.ref.key, claim.ref.channel, type(exc).__name__)
+            log.error("%s in %s: Redis: %s; will retry", claim.ref.key, claim.ref.channel, exc.kind)
             if question:
                 self.metrics.followup("retrying")
             if claim.attempts == 1:
@@ -395,7 +395,7 @@ class FollowUps:
         while not self._stop.wait(interval):
             try:
                 self.sweep()
-            except RedisError as exc:
-                log.debug("sweeper: Redis: %s", type(exc).__name__)
+            except StoreUnavailable as exc:
+                log.debug("sweeper: Redis: %s", exc.kind)
             except Exception:
                 log.exception("sweeper failed; it goes on")

@@ -30,7 +30,7 @@ conversations after their idle time, claims an hour after
 they were made, cooldowns when they run out.
 """
 
-from bot.store.base import RedisClient, RedisMode, StoreError, connect_redis
+from bot.store.base import RedisClient, RedisMode, StoreError, StoreUnavailable, connect_redis
 from bot.store.decisions import (
     DEFAULT_RETENTION,
     Decision,
@@ -79,6 +79,7 @@ __all__ = [
     "RedisClient",
     "RedisMode",
     "StoreError",
+    "StoreUnavailable",
     "ThreadChanged",
     "ThreadStore",
     "Trigger",

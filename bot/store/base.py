@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeAlias, cast
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar, cast
 
 import redis
 from pydantic import AfterValidator, AwareDatetime
@@ -33,6 +35,57 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 class StoreError(Exception):
     """A store operation could not be done as asked."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis did not answer as it should (down, hung, refused, failing fast after such a failure, or an error of its
+    own): the operation may or may not have happened. Callers outside the store catch this, never redis' errors.
+    `kind` names redis' error (`ConnectionError`, `TimeoutError`, `RedisUnavailable`, ...), for logs."""
+
+    def __init__(self, message: str, *, kind: str = "StoreUnavailable", reason: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reason = reason or message  # redis' own message, for a person fixing the settings
+
+
+_C = TypeVar("_C", bound=type)
+
+
+def raises_store_errors(cls: _C) -> _C:
+    """The class, with every public method raising `StoreUnavailable` where Redis failed (redis' own exceptions
+    never leave the store). Methods that return generators are wrapped while they are iterated."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(member):
+            continue
+        setattr(cls, name, _translated(member))
+    return cls
+
+
+def _translated(function: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def iterate(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from function(*args, **kwargs)
+            except redis.RedisError as exc:
+                raise unavailable(exc) from exc
+
+        return iterate
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise unavailable(exc) from exc
+
+    return call
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    """The store's error for a Redis failure, named after redis' own (`ConnectionError`, `RedisUnavailable`, ...)."""
+    return StoreUnavailable(f"{type(exc).__name__}: {exc}", kind=type(exc).__name__, reason=str(exc))
 
 
 SLACK_ID = re.compile(r"[A-Z0-9]{1,64}")
@@ -188,3 +241,36 @@ class _SentinelMaster(redis.Redis):
         pool = self.connection_pool
         if isinstance(pool, SentinelConnectionPool):
             pool.sentinel_manager.close()
+
+
+def open_redis_client(
+    url: str | None,
+    *,
+    mode: RedisMode,
+    sentinels: Sequence[tuple[str, int]] = (),
+    sentinel_service: str = "mymaster",
+    on_error: Callable[[str], None] | None = None,
+) -> RedisClient:
+    """`connect_redis`, once Redis answers a PING; `StoreUnavailable` (closed again) when it does not."""
+    client = None
+    try:
+        client = connect_redis(
+            url, mode=mode, sentinels=sentinels, sentinel_service=sentinel_service, on_error=on_error
+        )
+        client.ping()
+    except redis.RedisError as exc:
+        if client is not None:
+            client.close()
+        raise unavailable(exc) from None
+    return client
+
+
+def is_cluster_node(client: RedisClient) -> bool:
+    """Whether the server says it is a node of a Redis Cluster (a standalone client would meet MOVED errors there)."""
+    try:
+        info = client.info("cluster")
+    except redis.ResponseError:  # INFO renamed or forbidden: nothing to learn
+        return False
+    except redis.RedisError as exc:
+        raise unavailable(exc) from None
+    return bool(isinstance(info, dict) and info.get("cluster_enabled"))

@@ -24,6 +24,7 @@ from bot.store.base import (
     check_id,
     check_prefix,
     check_ts,
+    raises_store_errors,
 )
 
 __all__ = [
@@ -250,6 +251,7 @@ return 1
 """
 
 
+@raises_store_errors
 class DecisionStore:
     """Decisions, their versions and where their verdicts were posted, kept in Redis.
 

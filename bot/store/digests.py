@@ -16,7 +16,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.store.base import RedisClient, batch, channel_key, check_client, check_prefix, check_ts
+from bot.store.base import (
+    RedisClient,
+    batch,
+    channel_key,
+    check_client,
+    check_prefix,
+    check_ts,
+    raises_store_errors,
+)
 
 __all__ = ["DigestClaim", "DigestStore", "Done", "Outcome"]
 
@@ -108,6 +116,7 @@ def _ms(delta: timedelta) -> int:
     return max(1, int(delta / timedelta(milliseconds=1)))
 
 
+@raises_store_errors
 class DigestStore:
     """Digest settings per channel, and claims and markers per channel and period."""
 

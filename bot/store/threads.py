@@ -29,6 +29,7 @@ from bot.store.base import (
     check_id,
     check_prefix,
     check_ts,
+    raises_store_errors,
 )
 from bot.store.decisions import (
     DEFAULT_RETENTION,
@@ -238,6 +239,7 @@ return 1
 """
 
 
+@raises_store_errors
 class ThreadStore:
     """Conversation state per verdict thread, and claims on the work each Slack event asks for.
 

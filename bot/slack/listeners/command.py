@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -24,7 +23,7 @@ from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
 from bot.slack.limits import unescape
 from bot.slack.prefill import command_prefill
-from bot.store import Decision
+from bot.store import Decision, StoreUnavailable
 from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
@@ -181,8 +180,8 @@ def show_history(*, services: Services, workspace: str, channel: str, response_u
     ruleset = services.decisions.ruleset
     try:
         decisions = services.store.recent_decisions(workspace=workspace, channel=channel, limit=HISTORY_LIMIT)
-    except RedisError as exc:
-        log.error("history of %s: Redis: %s", channel, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("history of %s: Redis: %s", channel, exc.kind)
         respond(response_url, services.renderer.message("notice", kind="unavailable"))
         return
     rows = [_history_row(services, decision, ruleset) for decision in decisions]

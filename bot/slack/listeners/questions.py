@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 
 from bot.engine.answers import FACTS
@@ -26,7 +25,7 @@ from bot.slack.delivery import respond
 from bot.slack.ids import ActionId
 from bot.slack.listeners.reviews import Click, clicked, clicked_decision, incomplete
 from bot.slack.reviews import review_of
-from bot.store import Trigger
+from bot.store import StoreUnavailable, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +134,8 @@ def answer_question(*, services: Services, click: Click, raw: object) -> None:
         if review is None:
             return
         claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
-    except RedisError as exc:
-        log.error("answer button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("answer button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, notice("notice", kind="unavailable"))
         return
     if claim.held:

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -20,7 +19,7 @@ from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import ActionId, is_trigger_id
 from bot.slack.listeners.command import open_view
 from bot.slack.reviews import enterprise_of, from_another_organisation, reaction_from, review_of
-from bot.store import Decision, Trigger
+from bot.store import Decision, StoreUnavailable, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
 
 log = logging.getLogger(__name__)
@@ -55,8 +54,8 @@ def register(app: App, services: Services) -> None:
             claim = services.threads.claim(
                 review.ref, event_id=str(body.get("event_id") or ""), payload=review.payload()
             )
-        except RedisError as exc:
-            log.error("re-review on %s in %s not taken: Redis: %s", reaction.ts, reaction.channel, type(exc).__name__)
+        except StoreUnavailable as exc:
+            log.error("re-review on %s in %s not taken: Redis: %s", reaction.ts, reaction.channel, exc.kind)
             if event.get("item_user") == context.bot_user_id:  # on one of the bot's messages: say it did not happen
                 services.run_soon(tell_unavailable, services=services, channel=reaction.channel, user=reaction.user)
             return
@@ -179,8 +178,8 @@ def request_rereview(*, services: Services, click: Click) -> None:
             respond(response_url, services.renderer.message("notice", kind="gone"))
             return
         claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
-    except RedisError as exc:
-        log.error("re-review button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("re-review button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, services.renderer.message("notice", kind="unavailable"))
         return
     if claim.held:
@@ -195,8 +194,8 @@ def open_edit_form(*, services: Services, click: Click, trigger_id: str, receive
     notice = services.renderer.message
     try:
         decision = clicked_decision(services, click)
-    except RedisError as exc:
-        log.error("edit button on %s in %s: Redis: %s", ts, channel, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("edit button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, notice("notice", kind="unavailable"))
         return
     if decision is None:

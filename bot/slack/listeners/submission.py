@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 
 from bot.engine.answers import Answers
@@ -14,7 +13,7 @@ from bot.slack.delivery import VerdictJob
 from bot.slack.forms import FormMetadata, parse_form
 from bot.slack.ids import COMMAND, BlockId, CallbackId
 from bot.slack.reviews import enterprise_of, from_another_organisation, review_of
-from bot.store import Trigger, new_decision_id
+from bot.store import StoreUnavailable, Trigger, new_decision_id
 from bot.store.base import SLACK_ID
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ def register(app: App, services: Services) -> None:
                 answers=result.answers,
                 decision_id=job.decision,
             )
-        except RedisError as exc:  # a claim without a decision is dropped by whoever takes it over
-            log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, type(exc).__name__)
+        except StoreUnavailable as exc:  # a claim without a decision is dropped by whoever takes it over
+            log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, exc.kind)
             ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
             return
         ack()  # closes the form; the decision is stored and its post claimed, so it is not lost
@@ -107,8 +106,8 @@ def record_edit(
             ack(response_action="errors", errors={BlockId.USE_CASE.value: GONE})
             return
         claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
-    except RedisError as exc:
-        log.error("edit of %s by %s not saved: %s", decision_id, metadata.user, type(exc).__name__)
+    except StoreUnavailable as exc:
+        log.error("edit of %s by %s not saved: %s", decision_id, metadata.user, exc.kind)
         ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
         return
     ack()
