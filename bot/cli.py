@@ -10,30 +10,45 @@ import argparse
 import importlib.metadata
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TypeAlias
 
-import yaml
-from pydantic import ValidationError
-
+from bot.cli_answers import (
+    STDIN,
+    InputError,
+    ask_answers,
+    batch_lines,
+    input_label,
+    load_document,
+    parse_answers_or_fail,
+)
 from bot.embedded_redis import EmbeddedRedisError
-from bot.engine.answers import FACTS, Answers, AnswersError, Fact, parse_answers
-from bot.engine.documents import DuplicateKeyError, load_json, load_yaml
+from bot.engine.answers import AnswersError, parse_answers
+from bot.engine.documents import DuplicateKeyError, load_json
 from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet, RuleSetError, load_ruleset
 from bot.engine.verdict import Verdict, evaluate
 from bot.settings import DecisionSettings, Settings, SettingsError, load_decision_settings, load_settings
 from bot.templating import build_environment
 
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BAD_RULES",
+    "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "InputError",
+    "ask_answers",
+    "load_document",
+    "main",
+    "render_text",
+    "version_text",
+]
+
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_RULES = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C
-STDIN = "-"
-
-
-class InputError(Exception):
-    """Input the command cannot use; the message says which and why."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +116,9 @@ class _Version(argparse.Action):
         parser.exit(EXIT_OK)
 
 
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # what add_subparsers returns
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="should-finetune",
@@ -110,7 +128,13 @@ def _parser() -> argparse.ArgumentParser:
         "--version", action=_Version, help="print the version and the rule set's version and sha256, then exit"
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for add in (_add_evaluate, _add_rules, _add_serving, _add_rereview, _add_digest, _add_manifest):
+        add(commands)
+    return parser
 
+
+def _add_evaluate(commands: _Commands) -> None:
+    """`evaluate`: the verdict for answers from a file, standard input, a batch or a terminal."""
     ev = commands.add_parser(
         "evaluate",
         help="the verdict for an answers file",
@@ -137,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(handler=_evaluate, settings=load_decision_settings)
 
+
+def _add_rules(commands: _Commands) -> None:
+    """`rules check`: validate a rule set."""
     rules = commands.add_parser("rules", help="work with rule sets").add_subparsers(
         title="rules commands", required=True, metavar="COMMAND"
     )
@@ -144,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="default: the configured rule set")
     check.set_defaults(handler=_rules_check, settings=load_decision_settings)
 
+
+def _add_serving(commands: _Commands) -> None:
+    """`serve` and `socket`: the Slack bot over HTTP or over Socket Mode."""
     serve = commands.add_parser(
         "serve",
         help="run the bot over HTTP (/slack/events, /healthz, /readyz)",
@@ -164,6 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sock.set_defaults(handler=_socket, settings=load_settings)
 
+
+def _add_rereview(commands: _Commands) -> None:
+    """`rereview`: re-review a channel's decisions under the rules loaded now."""
     rereview = commands.add_parser(
         "rereview",
         help="re-review a channel's decisions under the rules loaded now",
@@ -191,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     rereview.set_defaults(handler=_rereview, settings=load_settings)
 
+
+def _add_digest(commands: _Commands) -> None:
+    """`digest`: send the weekly digests that are due."""
     digest = commands.add_parser(
         "digest",
         help="send the weekly digests that are due (for cron or a Kubernetes CronJob)",
@@ -208,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(handler=_digest, settings=load_settings)
 
+
+def _add_manifest(commands: _Commands) -> None:
+    """`manifest`: the Slack app manifest, for HTTP or Socket Mode."""
     manifest = commands.add_parser(
         "manifest",
         help="print the Slack app manifest",
@@ -217,7 +256,6 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--socket", action="store_true", help="for Socket Mode")
     mode.add_argument("--url", metavar="URL", help="public https:// base URL of `serve` (HTTP mode)")
     manifest.set_defaults(handler=_manifest, settings=None)  # it reads no setting
-    return parser
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -337,7 +375,7 @@ def _evaluate(args: argparse.Namespace, settings: DecisionSettings) -> int:
         answers = ask_answers(sys.stdin, sys.stderr)
     else:
         name = STDIN if args.file is None else args.file
-        answers = _parse_or_fail(load_document(name), name)
+        answers = parse_answers_or_fail(load_document(name), name)
     verdict = evaluate(ruleset, answers)
     if args.format == "json":
         json.dump(verdict_report(verdict, trace=not args.no_trace), sys.stdout, indent=2, ensure_ascii=False)
@@ -349,7 +387,7 @@ def _evaluate(args: argparse.Namespace, settings: DecisionSettings) -> int:
 
 def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
     failed = evaluated = 0
-    for number, line in _batch_lines(name):
+    for number, line in batch_lines(name):
         try:
             answers = parse_answers(load_json(line))
         except (json.JSONDecodeError, UnicodeDecodeError, DuplicateKeyError, AnswersError) as exc:
@@ -360,87 +398,15 @@ def _evaluate_batch(ruleset: RuleSet, name: str, *, trace: bool) -> int:
                 message = "not UTF-8 text"
             else:
                 message = str(exc)
-            print(f"should-finetune: {_label(name)}, line {number}: {message}", file=sys.stderr)
+            print(f"should-finetune: {input_label(name)}, line {number}: {message}", file=sys.stderr)
             print(json.dumps({"line": number, "error": message}, ensure_ascii=False), flush=True)
             continue
         evaluated += 1
         result = {"line": number, **verdict_report(evaluate(ruleset, answers), trace=trace)}
         print(json.dumps(result, ensure_ascii=False))
     if not failed and not evaluated:
-        raise InputError(f"{_label(name)} has no answers: expected one JSON object per line")
+        raise InputError(f"{input_label(name)} has no answers: expected one JSON object per line")
     return EXIT_BAD_INPUT if failed else EXIT_OK
-
-
-def _batch_lines(name: str) -> Iterator[tuple[int, str | bytes]]:
-    """Non-blank lines with their numbers, undecoded where the source is bytes: each line is decoded on its own
-    (by `load_json`), so one bad line spoils only itself."""
-    stream: IO[Any]
-    if name == STDIN:
-        stdin = _stdin()
-        stream = getattr(stdin, "buffer", stdin)
-    else:
-        try:
-            stream = open(name, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InputError(f"cannot read {name}: {exc.strerror}") from None
-    try:
-        for number, raw in enumerate(stream, start=1):
-            line = raw.strip()
-            if number == 1:
-                line = line.removeprefix(b"\xef\xbb\xbf" if isinstance(line, bytes) else "\ufeff")
-            if line:
-                yield number, line
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror}") from None
-    finally:
-        if name != STDIN:
-            stream.close()
-
-
-def _stdin() -> TextIO:
-    if sys.stdin is None:
-        raise InputError("standard input is closed: give an answers FILE")
-    return sys.stdin
-
-
-def _label(name: str) -> str:
-    return "standard input" if name == STDIN else name
-
-
-def load_document(name: str) -> Any:
-    """An answers document from a path or `-`: a `.json` file is JSON; anything else JSON or YAML."""
-    label = _label(name)
-    try:
-        text = _stdin().read() if name == STDIN else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{label} is not UTF-8 text") from None
-    text = text.removeprefix("\ufeff")  # a byte-order mark, from a file or a pipe
-    if not text.strip():
-        raise InputError(f"{label} is empty")
-    try:
-        return load_json(text)
-    except DuplicateKeyError as exc:
-        raise InputError(f"{label}: {exc}") from None
-    except json.JSONDecodeError as json_error:
-        if name.endswith(".json"):
-            raise InputError(
-                f"{label} is not valid JSON ({json_error.msg} at line {json_error.lineno}, column {json_error.colno})"
-            ) from None
-    try:
-        return load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}: {getattr(exc, 'problem', '')})" if mark is not None else ""
-        raise InputError(f"{label} is not valid YAML or JSON{where}") from None
-
-
-def _parse_or_fail(data: Any, name: str) -> Answers:
-    try:
-        return parse_answers(data)
-    except AnswersError as exc:
-        raise InputError(f"{_label(name)}: " + "; ".join(exc.problems)) from None
 
 
 def render_text(verdict: Verdict, settings: DecisionSettings) -> str:
@@ -449,54 +415,6 @@ def render_text(verdict: Verdict, settings: DecisionSettings) -> str:
     step = verdict.ruleset.next_steps[verdict.next_step]
     template = build_environment(settings.template_dirs).get_template("cli/verdict.txt.j2")
     return template.render(**data, step=step)
-
-
-def ask_answers(stdin: TextIO, out: TextIO) -> Answers:
-    """Ask each question in turn; a blank answer leaves the fact unanswered. Re-asks until the answer is valid."""
-    out.write("Answer what you know; press Enter to leave a question unanswered.\n\n")
-    given: dict[str, Any] = {}
-    for fact in FACTS.values():
-        while True:
-            out.write(f"{fact.question} {_hint(fact)}: ")
-            out.flush()
-            line = stdin.readline()
-            if not line:
-                raise InputError("input ended before all questions were answered")
-            raw: Any = line.strip()
-            if fact.type == "enum" and raw.isdecimal() and raw.isascii() and 1 <= int(raw) <= len(fact.choices):
-                raw = fact.choices[int(raw) - 1]
-            try:
-                Answers.model_validate({**given, fact.name: raw})
-            except ValidationError as exc:
-                out.write(f"  {_reask(exc)}\n")
-                continue
-            given[fact.name] = raw
-            break
-    out.write("\n")
-    return Answers.model_validate(given)
-
-
-_PLEASE = {
-    "int_parsing": "Please answer with a whole number, or press Enter to skip.",
-    "bool_parsing": "Please answer yes or no, or press Enter to skip.",
-    "enum": "Please answer with one of the numbers or names listed, or press Enter to skip.",
-}
-
-
-def _reask(exc: ValidationError) -> str:
-    """Why an answer was refused, in the words of the prompt rather than of the validator."""
-    error = exc.errors(include_url=False)[0]
-    return _PLEASE.get(error["type"], error["msg"].removeprefix("Value error, "))
-
-
-def _hint(fact: Fact) -> str:
-    if fact.type == "bool":
-        return "[yes/no]"
-    if fact.type == "int":
-        return "[a whole number]"
-    if fact.type == "enum":
-        return "[" + ", ".join(f"{i}={choice}" for i, choice in enumerate(fact.choices, start=1)) + "]"
-    return "[text]"
 
 
 if __name__ == "__main__":  # pragma: no cover
