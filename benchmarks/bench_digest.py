@@ -74,7 +74,7 @@ from bench_slack import redis_for_benchmark
 from bot.decisions import new_version
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
-from bot.digest.schedule import Period, Schedule
+from bot.schedule import Period, Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate

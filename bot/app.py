@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
+from bot.listeners import command, messages, questions, reviews, submission, threads
 from bot.services import Services
-from bot.slack.listeners import command, messages, questions, reviews, submission, threads
 
 log = logging.getLogger(__name__)
 bolt_log = logging.getLogger("bot.bolt")

@@ -12,7 +12,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.digest.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
+from bot.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
 from bot.resources import default_rules_dir, default_templates_dir
 
 ENV_PREFIX = "SHOULD_FINETUNE_"

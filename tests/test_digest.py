@@ -28,7 +28,7 @@ import redis
 from bot.cli import main
 from bot.decisions import new_version
 from bot.digest.runner import DigestRunner, Result
-from bot.digest.schedule import Schedule, parse_zone
+from bot.schedule import Schedule, parse_zone
 from bot.digest.scheduler import DigestScheduler
 from bot.engine.answers import Answers
 from bot.engine.verdict import evaluate

@@ -15,7 +15,7 @@ import pytest
 from bot.decisions import new_version
 from bot.digest.build import BAR_WIDTH, Digest, bar, build_digest, sparkline
 from bot.digest.messages import compose, preview
-from bot.digest.schedule import Period, Schedule
+from bot.schedule import Period, Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate

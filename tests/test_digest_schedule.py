@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.digest.schedule import WEEKDAYS, Period, Schedule, parse_time, parse_weekday, parse_zone, rolling_week
+from bot.schedule import WEEKDAYS, Period, Schedule, parse_time, parse_weekday, parse_zone, rolling_week
 from bot.settings import SettingsError, load_settings
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)

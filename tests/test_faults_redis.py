@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from bot.slack.ids import ActionId
-from bot.slack.listeners.submission import NOT_SAVED
+from bot.listeners.submission import NOT_SAVED
 from bot.store import DecisionStore, DeliveryStatus, connect_redis
 from tests.fakeslack import FakeSlack
 from tests.redis_support import OwnRedis

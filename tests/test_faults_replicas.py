@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from bot.decisions import new_version
-from bot.digest.schedule import Schedule
+from bot.schedule import Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate

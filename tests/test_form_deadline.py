@@ -6,7 +6,7 @@ import threading
 import time
 
 from bot.slack.forms import FormMetadata
-from bot.slack.listeners.command import TRIGGER_BUDGET, open_form
+from bot.listeners.command import TRIGGER_BUDGET, open_form
 from tests.slack_support import CHANNEL, TEAM, USER, BotClient, trigger_id
 from tests.test_metrics import scrape, value, wait_for_value
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from bot import cli
-from bot.slack import bulk
+from bot.commands import bulk
 from bot.slack.reviews import review_of
 from bot.store import Trigger
 from tests.fakeslack import FakeSlack

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from bot.digest.schedule import Period
+from bot.schedule import Period
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
-from bot.digest.schedule import Period, Schedule
+from bot.schedule import Period, Schedule
 from bot.engine.ruleset import RuleSet
 from bot.heartbeat import Heartbeat
 from bot.metrics import Metrics

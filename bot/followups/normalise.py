@@ -10,7 +10,7 @@ import re
 import unicodedata
 
 from bot.engine.answers import FACTS, FAILURE_WORDS
-from bot.slack.limits import unescape
+from bot.text import unescape
 
 _LEADING_MENTIONS = re.compile(r"^(?:\s*<@[^<>]*>)+")
 _MARKUP = re.compile(r"<([^<>]*)>")

@@ -36,14 +36,6 @@ ELLIPSIS = "…"
 _ENTITIES = ("&amp;", "&lt;", "&gt;")
 
 
-def unescape(text: str) -> str:
-    """Text as the person typed it, from text Slack sent: Slack escapes only `&`, `<` and `>` in what people write
-    (commands, messages), so those three are decoded, once, and `&amp;` last (`&amp;lt;` was typed as `&lt;`)."""
-    if "&" not in text:
-        return text
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 class LimitError(ValueError):
     """Something that cannot be shortened without breaking it (private metadata, a value, an id)."""
 

@@ -20,10 +20,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.engine.answers import FACTS
+from bot.listeners.reviews import Click, clicked, clicked_decision, incomplete
 from bot.services import Services
 from bot.slack.delivery import respond
 from bot.slack.ids import ActionId
-from bot.slack.listeners.reviews import Click, clicked, clicked_decision, incomplete
 from bot.slack.reviews import review_of
 from bot.store import StoreUnavailable, Trigger
 

@@ -11,20 +11,20 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.commands.digest import ACTIONS as DIGEST_ACTIONS
+from bot.commands.digest import digest_command
 from bot.engine.answers import FACTS
 from bot.engine.ruleset import RuleSet
 from bot.followups.history import decided_under_older_rules, history_rows
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
-from bot.slack.digest import ACTIONS as DIGEST_ACTIONS
-from bot.slack.digest import digest_command
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
-from bot.slack.limits import unescape
 from bot.slack.prefill import command_prefill
 from bot.store import Decision, StoreUnavailable
 from bot.store.base import SLACK_ID
+from bot.text import unescape
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.engine.answers import FACTS, Answers
+from bot.listeners.command import open_view
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, form_initial
 from bot.slack.ids import ActionId, is_trigger_id
-from bot.slack.listeners.command import open_view
 from bot.slack.reviews import enterprise_of, from_another_organisation, reaction_from, review_of
 from bot.store import Decision, StoreUnavailable, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.digest.messages import preview
 from bot.digest.runner import Result
-from bot.digest.schedule import rolling_week
+from bot.schedule import rolling_week
 from bot.services import Services
 from bot.slack.delivery import respond
 from bot.store import StoreUnavailable
