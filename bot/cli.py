@@ -278,8 +278,8 @@ def _socket(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rereview(args: argparse.Namespace, settings: Settings) -> int:
     from bot import serving  # noqa: PLC0415 - Bolt, Redis and the Web API load only for the commands that use them
-    from bot.runtime import open_services  # noqa: PLC0415
     from bot.commands import bulk  # noqa: PLC0415
+    from bot.runtime import open_services  # noqa: PLC0415
     from bot.store.base import SLACK_ID  # noqa: PLC0415
 
     for name in ("channel", "workspace", "by"):

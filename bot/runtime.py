@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -12,7 +11,7 @@ from urllib.parse import urlsplit
 from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
-from bot.engine.ruleset import load_ruleset
+from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -21,10 +20,10 @@ from bot.slack.delivery import Verdicts
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
-from bot.slots import ComputeSlots
-from bot.store import DecisionStore, RedisClient, StoreUnavailable, ThreadStore
+from bot.store import DecisionStore, RedisClient, StoreUnavailable, ThreadStore, WorkQueue
 from bot.store.base import is_cluster_node, open_redis_client
 from bot.store.digests import DigestStore
+from bot.work import Question, Review, VerdictJob, Worker
 
 log = logging.getLogger(__name__)
 
@@ -81,78 +80,89 @@ def open_services(settings: Settings) -> Iterator[Services]:
             url = embedded.url
             log.info("using the embedded Redis in %s", settings.data_dir)
         metrics = Metrics()
-        client_of_redis = open_redis(settings, url, on_error=metrics.redis_error)
-        stack.callback(client_of_redis.close)
-        retention = timedelta(days=settings.retention_days)
-        store = DecisionStore(client_of_redis, prefix=settings.redis_prefix, retention=retention)
-        threads = ThreadStore(
-            client_of_redis,
-            prefix=settings.redis_prefix,
-            retention=retention,
-            conversation_ttl=timedelta(days=settings.conversation_idle_days),
-            lease=timedelta(seconds=settings.work_lease_seconds),
-        )
-        background = ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="should-finetune")
-        stack.callback(background.shutdown, wait=True)
-        urgent = ThreadPoolExecutor(max_workers=max(2, settings.threads // 2), thread_name_prefix="should-finetune-now")
-        stack.callback(urgent.shutdown, wait=True)
-        slots, urgent_slots = ComputeSlots(), ComputeSlots()
-        client = build_client(settings, metrics=metrics, slots=slots)
-        reviews = Reviews(
+        redis_client = open_redis(settings, url, on_error=metrics.redis_error)
+        stack.callback(redis_client.close)
+        worker = _worker(settings, redis_client, metrics)
+        stack.callback(worker.shutdown)
+        services = _services(settings, redis_client, worker, ruleset=ruleset, renderer=renderer, metrics=metrics)
+        worker.handle(VerdictJob, services.verdicts.resume)
+        worker.handle(Question, services.followups.work)
+        worker.handle(Review, services.followups.work)
+        # Registered last, so it stops first: no work is taken over while the worker threads drain.
+        worker.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))
+        stack.callback(worker.stop)
+        stack.callback(services.digest.stop.set)  # a digest being posted stops between two messages
+        yield services
+
+
+def _worker(settings: Settings, redis_client: RedisClient, metrics: Metrics) -> Worker:
+    queue = WorkQueue(
+        redis_client,
+        prefix=settings.redis_prefix,
+        retention=timedelta(days=settings.retention_days),
+        conversation_ttl=timedelta(days=settings.conversation_idle_days),
+        lease=timedelta(seconds=settings.work_lease_seconds),
+    )
+    return Worker(queue, threads=settings.worker_threads, urgent_threads=max(2, settings.threads // 2), metrics=metrics)
+
+
+def _services(
+    settings: Settings,
+    redis_client: RedisClient,
+    worker: Worker,
+    *,
+    ruleset: RuleSet,
+    renderer: Renderer,
+    metrics: Metrics,
+) -> Services:
+    store = DecisionStore(redis_client, prefix=settings.redis_prefix, retention=timedelta(days=settings.retention_days))
+    threads = ThreadStore(redis_client, prefix=settings.redis_prefix)
+    client = build_client(settings, metrics=metrics, slots=worker.slots)
+    reviews = Reviews(
+        store=store,
+        threads=threads,
+        ruleset=ruleset,
+        renderer=renderer,
+        client=client,
+        reviewers=settings.reviewers,
+        emoji=settings.rereview_emoji,
+        cooldown=timedelta(seconds=settings.rereview_cooldown_seconds),
+        metrics=metrics,
+    )
+    reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
+    return Services(
+        settings=settings,
+        decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
+        store=store,
+        threads=threads,
+        worker=worker,
+        followups=FollowUps(
             store=store,
             threads=threads,
+            worker=worker,
             ruleset=ruleset,
             renderer=renderer,
             client=client,
-            reviewers=settings.reviewers,
-            emoji=settings.rereview_emoji,
-            cooldown=timedelta(seconds=settings.rereview_cooldown_seconds),
-            metrics=metrics,
-        )
-        reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
-        verdicts = Verdicts(client=client, renderer=renderer, store=store, threads=threads, ruleset=ruleset)
-        services = Services(
-            settings=settings,
-            decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
-            store=store,
-            threads=threads,
-            followups=FollowUps(
-                store=store,
-                threads=threads,
-                ruleset=ruleset,
-                renderer=renderer,
-                client=client,
-                run_soon=lambda function, **kwargs: services.run_soon(function, **kwargs),  # noqa: PLW0108 - not yet bound
-                reviews=reviews,
-                verdicts=verdicts,
-                metrics=metrics,
-            ),
             reviews=reviews,
-            verdicts=verdicts,
-            digest=DigestRunner(
-                store=store,
-                digests=DigestStore(client_of_redis, prefix=settings.redis_prefix),
-                ruleset=ruleset,
-                renderer=renderer,
-                client=client,
-                schedule=settings.digest_schedule,
-                quiet_weeks=settings.digest_quiet_weeks,
-                interval=settings.digest_post_interval_seconds,
-                lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
-                metrics=metrics,
-                slots=slots,
-            ),
+            metrics=metrics,
+        ),
+        reviews=reviews,
+        verdicts=Verdicts(client=client, renderer=renderer, store=store, worker=worker, ruleset=ruleset),
+        digest=DigestRunner(
+            store=store,
+            ruleset=ruleset,
             renderer=renderer,
             client=client,
-            trigger_client=build_client(settings, for_triggers=True, metrics=metrics, slots=urgent_slots),
-            background=background,
-            urgent=urgent,
+            digests=DigestStore(redis_client, prefix=settings.redis_prefix),
+            schedule=settings.digest_schedule,
+            quiet_weeks=settings.digest_quiet_weeks,
+            interval=settings.digest_post_interval_seconds,
+            lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
             metrics=metrics,
-            slots=slots,
-            urgent_slots=urgent_slots,
-        )
-        # Registered last, so it stops first: no work is taken over while the worker threads drain.
-        services.followups.start_sweeper(interval=min(15.0, max(0.25, settings.work_lease_seconds / 4)))
-        stack.callback(services.followups.stop)
-        stack.callback(services.digest.stop.set)  # a digest being posted stops between two messages
-        yield services
+            slots=worker.slots,
+        ),
+        renderer=renderer,
+        client=client,
+        trigger_client=build_client(settings, for_triggers=True, metrics=metrics, slots=worker.urgent_slots),
+        metrics=metrics,
+    )

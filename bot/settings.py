@@ -12,8 +12,8 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
 from bot.resources import default_rules_dir, default_templates_dir
+from bot.schedule import WEEKDAYS, Schedule, parse_time, parse_weekday, parse_zone
 
 ENV_PREFIX = "SHOULD_FINETUNE_"
 

@@ -141,7 +141,7 @@ class InProcessBot:
         self.prefix = prefix
         self.app = build_app(services)
         self.wsgi = SlackWSGI(self.app, services)
-        self._work = [_Tracked(services.background), _Tracked(services.urgent)]
+        self._work = [_Tracked(services.worker.background), _Tracked(services.worker.urgent)]
         secret = services.settings.slack_signing_secret
         assert secret is not None
         self.secret = secret.get_secret_value()

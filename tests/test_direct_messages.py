@@ -11,8 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from bot.manifest import BOT_EVENTS, BOT_SCOPES
-from bot.slack.delivery import EXPLANATION_EVENT, VERDICT_EVENT, VerdictJob
+from bot.slack.delivery import EXPLANATION_EVENT, VERDICT_EVENT
 from bot.store import DeliveryStatus
+from bot.work import VerdictJob
 from tests.fakeslack import FakeSlack
 from tests.slack_support import TEAM, BotClient, served_bot
 from tests.test_followups import texts

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot.store import Trigger, WorkRef
+from bot.work import Question
 from tests.fakeslack import FakeSlack
 from tests.redis_support import OwnRedis
 from tests.redis_support import own_redis as own_redis  # noqa: PLC0414 - the fixture, shared with tests.test_reviews
@@ -332,14 +333,14 @@ def test_work_claimed_by_a_worker_that_died_is_finished_by_the_sweeper(
             "parent_is_bot": True,
         }
         ref = WorkRef(TEAM, CHANNEL, f"message.{ts}")
-        assert bot.services.threads.claim(ref, event_id="Ev0DIED", payload=question).held
+        assert bot.services.worker.queue.claim(ref, event_id="Ev0DIED", payload=question).held
         reply = last_reply(bot, verdict, 2)
         assert "Stable examples: 30 → *600*" in reply
         # Slack's redelivery after the sweeper finished it changes nothing.
         assert bot.ask("what if we had 600 examples", thread_ts=verdict, ts=ts).status == 200
         time.sleep(1.5)
         assert len(bot.replies(verdict)) == 2
-        assert bot.services.threads.overdue() == []
+        assert bot.services.worker.queue.overdue() == []
 
 
 def test_an_answer_recorded_but_not_sent_is_sent_once_without_recomputing(
@@ -350,14 +351,14 @@ def test_an_answer_recorded_but_not_sent_is_sent_once_without_recomputing(
         threads = bot.services.threads
         ts = message_ts()
         ref = WorkRef(TEAM, CHANNEL, f"message.{ts}")
-        claim = threads.claim(ref, event_id="Ev0DIED", payload={"text": "unused"})
+        question = Question(TEAM, CHANNEL, verdict, ts, USER, "unused", mentioned=False, parent_is_bot=True)
+        queue = bot.services.worker.queue
+        claim = queue.claim(ref, event_id="Ev0DIED", payload=question.payload())
         conversation = threads.conversation(workspace=TEAM, channel=CHANNEL, thread_ts=verdict)
         outbox = {"reply": {"channel": CHANNEL, "thread_ts": verdict, "text": "the recorded answer"}, "update": None}
         decision = bot.services.store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=verdict)
         assert decision is not None
-        threads.record_answer(
-            claim, thread_ts=verdict, conversation=conversation, outbox=outbox, decision_id=decision.id
-        )
+        queue.record(claim, thread_ts=verdict, conversation=conversation, outbox=outbox, decision_id=decision.id)
         # ...and the worker dies before sending it.
         replies = bot.wait_replies(verdict, 2)
         assert replies[1]["text"] == "the recorded answer"
@@ -474,4 +475,4 @@ def test_work_that_keeps_failing_is_reported_in_the_thread_after_three_tries(
         assert "I could not answer “why” after several tries" in reply
         time.sleep(1.5)
         assert len(bot.replies(verdict)) == 2  # reported once, then left alone
-        assert bot.services.threads.overdue() == []
+        assert bot.services.worker.queue.overdue() == []

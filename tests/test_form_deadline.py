@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.slack.forms import FormMetadata
 from bot.listeners.command import TRIGGER_BUDGET, open_form
+from bot.slack.forms import FormMetadata
 from tests.slack_support import CHANNEL, TEAM, USER, BotClient, trigger_id
 from tests.test_metrics import scrape, value, wait_for_value
 
@@ -42,9 +42,9 @@ def test_commands_queued_behind_busy_form_threads_are_answered_not_opened_late(b
     # Every thread kept for forms is busy for longer than the budget: the command queued behind them starts too late
     # for its trigger, so it must not call views.open (which Slack would refuse) but say so.
     release = threading.Event()
-    busy = bot.services.urgent._max_workers
+    busy = bot.services.worker.urgent._max_workers
     for _ in range(busy):
-        bot.services.urgent.submit(release.wait, TRIGGER_BUDGET + 0.5)
+        bot.services.worker.urgent.submit(release.wait, TRIGGER_BUDGET + 0.5)
     try:
         reply = bot.command("summarise support tickets", response_url=bot.fake.response_url("queued"))
         assert reply.status == 200

@@ -25,7 +25,7 @@ from bot.cli import main
 from bot.digest.runner import Result
 from bot.runtime import open_redis, open_services
 from bot.settings import SettingsError, load_settings
-from bot.store import DecisionStore, NewVersion, RedisClient, ThreadStore, Trigger, WorkRef, connect_redis
+from bot.store import DecisionStore, NewVersion, RedisClient, Trigger, WorkQueue, WorkRef, connect_redis
 from tests import policy
 from tests.fakeslack import FakeSlack
 from tests.redis_cluster import LocalCluster, LocalSentinel, admin, free_port
@@ -274,7 +274,7 @@ def test_the_stores_work_through_a_sentinel_on_the_masters_database(sentinel: Lo
         store = DecisionStore(client, prefix="sf-sentinel")
         made = store.create_decision(workspace="T1", channel="C1", requester="U0ASKER", version=first_version())
         assert store.decision(workspace="T1", channel="C1", decision_id=made.id) == made
-        claim = ThreadStore(client, prefix="sf-sentinel").claim(
+        claim = WorkQueue(client, prefix="sf-sentinel").claim(
             WorkRef("T1", "C1", "message.1.2"), event_id="Ev1", payload={"text": "why"}
         )
         assert claim.held

@@ -303,14 +303,14 @@ def test_a_rereview_claimed_by_a_worker_that_died_is_finished_once_by_the_sweepe
         key = f"rereview.{verdict}.{OTHER}.{event['event_ts']}"
         review = review_of(decision_of(bot, verdict), user=OTHER, trigger=Trigger.RE_REVIEW, source="reaction", key=key)
         assert review is not None
-        assert bot.services.threads.claim(review.ref, event_id="Ev0DIED", payload=review.payload()).held
+        assert bot.services.worker.queue.claim(review.ref, event_id="Ev0DIED", payload=review.payload()).held
         assert f"Re-reviewed by <@{OTHER}>" in texts(bot.wait_replies(verdict, 2))[1]
         # Slack's redelivery of the event after the sweeper finished it changes nothing.
         assert bot.event(event, event_id="Ev0DIED", retry_num=2).status == 200
         time.sleep(1.5)
         assert len(bot.replies(verdict)) == 2
         assert len(decision_of(bot, verdict).versions) == 2
-        assert bot.services.threads.overdue() == []
+        assert bot.services.worker.queue.overdue() == []
 
 
 # --- editing --------------------------------------------------------------------------------------------------------

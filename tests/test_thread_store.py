@@ -1,4 +1,5 @@
-"""Contract tests of ThreadStore (conversations, claims, the answer script) against a real Redis server."""
+"""Contract tests of the work queue's claims and record script (`WorkQueue`) and of the conversations they write
+(`ThreadStore`), against a real Redis server."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ from bot.store import (
     Delivery,
     DeliveryStatus,
     NewVersion,
+    StoreUnavailable,
     ThreadChanged,
     ThreadStore,
     Trigger,
     Turn,
+    WorkQueue,
     WorkRef,
     connect_redis,
 )
@@ -57,11 +60,26 @@ def redis_url(redis_mode: str, request: pytest.FixtureRequest) -> str:
     return redis_url_of(request, redis_mode)
 
 
+class Threads:
+    """A channel's claims and conversations as these tests use them: the work queue, and the thread store that
+    reads what its record step writes."""
+
+    def __init__(self, queue: WorkQueue, store: ThreadStore) -> None:
+        self.queue, self.store = queue, store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store if name in {"conversation", "hold_cooldown"} else self.queue, name)
+
+
+def threads_of(client: Any, prefix: str = "should-finetune", **durations: timedelta) -> Threads:
+    return Threads(WorkQueue(client, prefix=prefix, **durations), ThreadStore(client, prefix=prefix))
+
+
 @pytest.fixture
-def threads(redis_client: redis.Redis, key_prefix: str) -> ThreadStore:
-    return ThreadStore(
+def threads(redis_client: redis.Redis, key_prefix: str) -> Threads:
+    return threads_of(
         redis_client,
-        prefix=key_prefix,
+        key_prefix,
         lease=LEASE,
         claim_ttl=CLAIM_TTL,
         conversation_ttl=CONVERSATION_TTL,
@@ -70,10 +88,10 @@ def threads(redis_client: redis.Redis, key_prefix: str) -> ThreadStore:
 
 
 @pytest.fixture
-def offline() -> Iterator[ThreadStore]:
-    """A store whose client has no server behind it: any call that touches Redis raises ConnectionError."""
+def offline() -> Iterator[Threads]:
+    """Stores whose client has no server behind it: any call that touches Redis fails (StoreUnavailable)."""
     client = connect_redis("unix:///nonexistent/sf-test.sock", socket_timeout=0.1, retries=0)
-    yield ThreadStore(client, lease=LEASE, claim_ttl=CLAIM_TTL)
+    yield threads_of(client, lease=LEASE, claim_ttl=CLAIM_TTL)
     client.close()
 
 
@@ -124,7 +142,7 @@ def prefix_keys(client: redis.Redis, prefix: str) -> set[str]:
 
 
 def record(
-    threads: ThreadStore,
+    threads: Threads,
     claim: Claim,
     *,
     conversation: Conversation | None = None,
@@ -137,7 +155,7 @@ def record(
     if conversation is None:
         current = threads.conversation(workspace=T, channel=C, thread_ts=THREAD)
         conversation = current.after(turn(), hypothetical={"examples": 10_000})
-    return threads.record_answer(
+    return threads.record(
         claim,
         thread_ts=THREAD,
         conversation=conversation,
@@ -152,7 +170,7 @@ def record(
 
 
 def test_a_thread_without_conversation_reads_as_empty(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     found = threads.conversation(workspace=T, channel=C, thread_ts=THREAD)
 
@@ -162,7 +180,7 @@ def test_a_thread_without_conversation_reads_as_empty(
 
 
 def test_a_recorded_conversation_reads_back_with_revision_one_and_its_ttl(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     claim = threads.claim(message(), event_id="Ev1", payload=payload())
     first = turn()
@@ -179,7 +197,7 @@ def test_a_recorded_conversation_reads_back_with_revision_one_and_its_ttl(
 
 
 def test_each_record_restarts_the_conversation_ttl(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     record(threads, threads.claim(message("1741000000.000200"), event_id="Ev1", payload=payload()))
     key = conversation_key(key_prefix)
@@ -217,7 +235,7 @@ def test_turn_text_is_at_most_160_characters() -> None:
 
 
 def test_a_claim_is_new_then_busy_while_held_then_done(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     ref = message()
 
@@ -245,13 +263,13 @@ def test_a_claim_is_new_then_busy_while_held_then_done(
 
 
 def test_a_finished_claim_keeps_only_a_small_marker_and_its_expiry(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     ref = message()
     claim = threads.claim(ref, event_id="Ev1", payload=payload(text="x" * 500))
     conversation = threads.conversation(workspace=T, channel=C, thread_ts=THREAD)
     outbox = {"reply": {"text": "y" * 2000}}
-    threads.record_answer(claim, thread_ts=THREAD, conversation=conversation, outbox=outbox, decision_id="D1")
+    threads.record(claim, thread_ts=THREAD, conversation=conversation, outbox=outbox, decision_id="D1")
     key = work_key(key_prefix, ref)
     ttl_before = redis_client.pttl(key)
 
@@ -263,7 +281,7 @@ def test_a_finished_claim_keeps_only_a_small_marker_and_its_expiry(
     assert redis_client.object("encoding", key) in {"ziplist", "listpack"}
 
 
-def test_each_event_id_is_recorded_once(threads: ThreadStore, redis_client: redis.Redis, key_prefix: str) -> None:
+def test_each_event_id_is_recorded_once(threads: Threads, redis_client: redis.Redis, key_prefix: str) -> None:
     ref = message()
     for event_id in ["Ev12", "Ev12", "Ev1", "Ev2", "Ev1"]:
         threads.claim(ref, event_id=event_id, payload=payload())
@@ -277,7 +295,7 @@ def test_only_new_and_retaken_claims_are_held(status: ClaimStatus) -> None:
     assert Claim(status, message(), token="t").held is (status in {ClaimStatus.NEW, ClaimStatus.RETAKEN})
 
 
-def test_claims_of_different_messages_are_independent(threads: ThreadStore) -> None:
+def test_claims_of_different_messages_are_independent(threads: Threads) -> None:
     one = threads.claim(message("1741000000.000200"), event_id="Ev1", payload=payload())
     other = threads.claim(message("1741000000.000300"), event_id="Ev1", payload=payload())
     elsewhere = threads.claim(message("1741000000.000200", channel="C0002"), event_id="Ev1", payload=payload())
@@ -287,7 +305,7 @@ def test_claims_of_different_messages_are_independent(threads: ThreadStore) -> N
 
 
 def test_a_claim_made_only_in_a_verdict_thread_is_refused_elsewhere_and_writes_nothing(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     decision = create(store)
     posted = Delivery(status=DeliveryStatus.POSTED, channel=C, ts=THREAD)
@@ -314,7 +332,7 @@ def test_a_claim_made_only_in_a_verdict_thread_is_refused_elsewhere_and_writes_n
 
 
 def test_a_claim_whose_lease_ran_out_is_retaken_and_the_first_holder_is_fenced_off(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     ref = message()
     first = threads.claim(ref, event_id="Ev1", payload=payload())
@@ -340,7 +358,7 @@ def test_a_claim_whose_lease_ran_out_is_retaken_and_the_first_holder_is_fenced_o
     assert threads.claim(ref, event_id="Ev3", payload=payload()).status is ClaimStatus.DONE
 
 
-def test_overdue_lists_claims_only_once_their_lease_ran_out(threads: ThreadStore) -> None:
+def test_overdue_lists_claims_only_once_their_lease_ran_out(threads: Threads) -> None:
     late = message("1741000000.000200")
     finished = message("1741000000.000300")
     slow = message("1741000000.000400")
@@ -362,7 +380,7 @@ def test_overdue_lists_claims_only_once_their_lease_ran_out(threads: ThreadStore
     assert threads.take_over(late).status is ClaimStatus.BUSY
 
 
-def test_overdue_is_oldest_first_and_limited(threads: ThreadStore) -> None:
+def test_overdue_is_oldest_first_and_limited(threads: Threads) -> None:
     # Claimed newest message first, so the order of their leases is not the order of their names.
     refs = [message(f"1741000000.00030{i}") for i in (2, 1, 0)]
     for i, ref in enumerate(refs):
@@ -375,7 +393,7 @@ def test_overdue_is_oldest_first_and_limited(threads: ThreadStore) -> None:
 
 
 def test_taking_over_work_that_never_existed_is_missing_and_creates_nothing(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     claim = threads.take_over(message())
 
@@ -387,9 +405,9 @@ def test_taking_over_work_that_never_existed_is_missing_and_creates_nothing(
 def test_taking_over_an_expired_claim_is_missing_and_clears_it_from_pending(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
-    short = ThreadStore(
+    short = threads_of(
         redis_client,
-        prefix=key_prefix,
+        key_prefix,
         lease=timedelta(milliseconds=100),
         claim_ttl=timedelta(milliseconds=200),
     )
@@ -409,7 +427,7 @@ def test_taking_over_an_expired_claim_is_missing_and_clears_it_from_pending(
 
 
 def test_an_answered_claim_is_taken_over_with_its_outbox_and_not_recorded_twice(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     decision = create(store)
     ref = message()
@@ -455,7 +473,7 @@ def test_an_answered_claim_is_taken_over_with_its_outbox_and_not_recorded_twice(
     assert threads.take_over(ref).status is ClaimStatus.DONE
 
 
-def test_an_answered_claim_without_a_version_is_taken_over_with_its_outbox_only(threads: ThreadStore) -> None:
+def test_an_answered_claim_without_a_version_is_taken_over_with_its_outbox_only(threads: Threads) -> None:
     ref = message()
     outbox = {"reply": {"channel": C, "thread_ts": THREAD, "text": "Hypothetically: try RAG first."}, "update": None}
     record(threads, threads.claim(ref, event_id="Ev1", payload=payload()), outbox=outbox)
@@ -475,7 +493,7 @@ def test_an_answered_claim_without_a_version_is_taken_over_with_its_outbox_only(
 
 
 def test_record_answer_appends_exactly_one_version_and_restarts_the_retention(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     decision = create(store)
     decision_key = f"{channel_prefix(key_prefix)}:decision:{decision.id}"
@@ -502,7 +520,7 @@ def test_record_answer_appends_exactly_one_version_and_restarts_the_retention(
 
 
 def test_a_version_recorded_from_a_thread_says_which_rules_decided_the_decision_now(
-    threads: ThreadStore, store: DecisionStore
+    threads: Threads, store: DecisionStore
 ) -> None:
     decision, other = create(store), create(store)
     claim = threads.claim(message(), event_id="Ev1", payload=payload())
@@ -516,7 +534,7 @@ def test_a_version_recorded_from_a_thread_says_which_rules_decided_the_decision_
 
 @pytest.mark.parametrize("versions_seen", [0, 2])
 def test_record_answer_with_wrong_versions_seen_changes_nothing(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str, versions_seen: int
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str, versions_seen: int
 ) -> None:
     decision = create(store)
     ref = message()
@@ -541,7 +559,7 @@ def test_record_answer_with_wrong_versions_seen_changes_nothing(
 
 
 def test_record_answer_on_a_stale_conversation_changes_nothing(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     decision = create(store)
     stale = threads.conversation(workspace=T, channel=C, thread_ts=THREAD)
@@ -569,7 +587,7 @@ def test_record_answer_on_a_stale_conversation_changes_nothing(
 
 
 def test_record_answer_for_a_missing_decision_changes_nothing(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     other = create(store)  # another decision in the channel is no stand-in
     ref = message()
@@ -588,7 +606,7 @@ def test_record_answer_for_a_missing_decision_changes_nothing(
 # Concurrency
 
 
-def test_concurrent_answers_in_one_thread_all_land(threads: ThreadStore, store: DecisionStore) -> None:
+def test_concurrent_answers_in_one_thread_all_land(threads: Threads, store: DecisionStore) -> None:
     decision = create(store)
     workers = 8
     assert workers <= MAX_TURNS
@@ -608,7 +626,7 @@ def test_concurrent_answers_in_one_thread_all_land(threads: ThreadStore, store: 
                 current = store.decision(workspace=T, channel=C, decision_id=decision.id)
                 assert current is not None
                 try:
-                    threads.record_answer(
+                    threads.record(
                         claim,
                         thread_ts=THREAD,
                         conversation=conversation.after(turn(f"q{worker}"), hypothetical={"worker": worker}),
@@ -645,7 +663,7 @@ def test_concurrent_answers_in_one_thread_all_land(threads: ThreadStore, store: 
 
 
 def test_concurrent_claims_of_one_message_make_exactly_one_holder(
-    threads: ThreadStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     ref = message()
     workers = 20
@@ -679,7 +697,7 @@ def test_concurrent_claims_of_one_message_make_exactly_one_holder(
 
 
 def test_every_key_of_a_thread_is_in_its_channel_slot(
-    threads: ThreadStore, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
+    threads: Threads, store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     decision = create(store)
     ref = message()
@@ -710,7 +728,7 @@ def test_every_key_of_a_thread_is_in_its_channel_slot(
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "k{x}", "k}", "k*", "k\n", "ç", "../k", "k" * 101])
-def test_invalid_work_keys_are_rejected_before_redis(offline: ThreadStore, bad: str) -> None:
+def test_invalid_work_keys_are_rejected_before_redis(offline: Threads, bad: str) -> None:
     ref = WorkRef(T, C, bad)
     with pytest.raises(ValueError, match="invalid work key"):
         offline.claim(ref, event_id="Ev1", payload=payload())
@@ -723,11 +741,11 @@ def test_invalid_work_keys_are_rejected_before_redis(offline: ThreadStore, bad: 
 
 
 @pytest.mark.parametrize("bad", ["", "1741000000", "1741000000.", "1741000000.1:x", "a.b", "1.2.3", "1" * 17 + ".1"])
-def test_invalid_thread_ts_are_rejected_before_redis(offline: ThreadStore, bad: str) -> None:
+def test_invalid_thread_ts_are_rejected_before_redis(offline: Threads, bad: str) -> None:
     with pytest.raises(ValueError, match="invalid message ts"):
         offline.conversation(workspace=T, channel=C, thread_ts=bad)
     with pytest.raises(ValueError, match="invalid message ts"):
-        offline.record_answer(
+        offline.record(
             Claim(ClaimStatus.NEW, message(), token="t"),
             thread_ts=bad,
             conversation=Conversation(),
@@ -739,7 +757,7 @@ def test_invalid_thread_ts_are_rejected_before_redis(offline: ThreadStore, bad: 
 
 
 @pytest.mark.parametrize("bad", ["", "c0001", "C0001:evil", "C0001}", "{C0001}", "C*", "C 1", "Ç1", "C" * 65])
-def test_invalid_ids_are_rejected_before_redis(offline: ThreadStore, bad: str) -> None:
+def test_invalid_ids_are_rejected_before_redis(offline: Threads, bad: str) -> None:
     held = Claim(ClaimStatus.NEW, message(), token="t")
     for ref in (message(channel=bad), message(workspace=bad)):
         with pytest.raises(ValueError, match="invalid"):
@@ -751,14 +769,14 @@ def test_invalid_ids_are_rejected_before_redis(offline: ThreadStore, bad: str) -
     with pytest.raises(ValueError, match="invalid channel"):
         offline.conversation(workspace=T, channel=bad, thread_ts=THREAD)
     with pytest.raises(ValueError, match="invalid decision"):
-        offline.record_answer(held, thread_ts=THREAD, conversation=Conversation(), outbox={}, decision_id=bad)
+        offline.record(held, thread_ts=THREAD, conversation=Conversation(), outbox={}, decision_id=bad)
 
 
-def test_valid_calls_do_reach_redis(offline: ThreadStore) -> None:
+def test_valid_calls_do_reach_redis(offline: Threads) -> None:
     # The check on the tests above: the offline store fails differently once the arguments are valid.
-    with pytest.raises(redis.ConnectionError):
+    with pytest.raises(StoreUnavailable):
         offline.claim(message(), event_id="Ev1", payload=payload())
-    with pytest.raises(redis.ConnectionError):
+    with pytest.raises(StoreUnavailable):
         offline.conversation(workspace=T, channel=C, thread_ts=THREAD)
 
 
@@ -774,18 +792,18 @@ def test_a_lease_must_be_shorter_than_the_claim(
     redis_client: redis.Redis, lease: timedelta, claim_ttl: timedelta
 ) -> None:
     with pytest.raises(ValueError, match="outlive"):
-        ThreadStore(redis_client, lease=lease, claim_ttl=claim_ttl)
+        WorkQueue(redis_client, lease=lease, claim_ttl=claim_ttl)
 
 
 def test_a_lease_just_shorter_than_the_claim_is_accepted(redis_client: redis.Redis) -> None:
-    store = ThreadStore(redis_client, lease=timedelta(seconds=30) - timedelta(milliseconds=1), claim_ttl=CLAIM_TTL)
+    store = WorkQueue(redis_client, lease=timedelta(seconds=30) - timedelta(milliseconds=1), claim_ttl=CLAIM_TTL)
     assert store.lease < store.claim_ttl
 
 
 @pytest.mark.parametrize("field", ["conversation_ttl", "retention", "claim_ttl", "lease"])
 def test_durations_below_a_millisecond_are_rejected(redis_client: redis.Redis, field: str) -> None:
     with pytest.raises(ValueError, match="millisecond"):
-        ThreadStore(redis_client, **{field: timedelta(0)})
+        WorkQueue(redis_client, **{field: timedelta(0)})
 
 
 @pytest.mark.parametrize("prefix", ["", "a{b}", "a b", "a*"])
@@ -806,7 +824,7 @@ def test_a_client_without_decoded_responses_is_rejected(redis_url: str, redis_mo
 # Cooldowns
 
 
-def test_a_cooldown_is_held_by_one_holder_until_it_runs_out(threads: ThreadStore) -> None:
+def test_a_cooldown_is_held_by_one_holder_until_it_runs_out(threads: Threads) -> None:
     def hold(holder: str, name: str = "rereview.D1.U1") -> bool:
         return threads.hold_cooldown(
             workspace="T1", channel="C1", name=name, holder=holder, ttl=timedelta(milliseconds=300)
@@ -820,6 +838,6 @@ def test_a_cooldown_is_held_by_one_holder_until_it_runs_out(threads: ThreadStore
     assert hold("second")
 
 
-def test_a_cooldown_name_cannot_address_other_keys(threads: ThreadStore) -> None:
+def test_a_cooldown_name_cannot_address_other_keys(threads: Threads) -> None:
     with pytest.raises(ValueError, match="cooldown"):
         threads.hold_cooldown(workspace="T1", channel="C1", name="x}:y z", holder="h", ttl=timedelta(seconds=1))

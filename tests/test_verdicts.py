@@ -13,11 +13,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from bot.decisions import Decided
 from bot.engine.answers import Answers
-from bot.slack.delivery import EXPLANATION_EVENT, MAX_ATTEMPTS, VERDICT_EVENT, VerdictJob, deliver_verdict
-from bot.store import Claim, DeliveryStatus, StoreUnavailable, new_decision_id
+from bot.slack.delivery import EXPLANATION_EVENT, MAX_ATTEMPTS, VERDICT_EVENT, deliver_verdict
+from bot.store import Claim, DeliveryStatus, StoreUnavailable, WorkRef, new_decision_id
+from bot.store.base import channel_key
+from bot.work import VerdictJob
 from tests.fakeslack import FakeSlack
 from tests.slack_support import CHANNEL, REQUIRED_ANSWERS, TEAM, USER, BotClient, served_bot
 
@@ -35,7 +38,7 @@ def stopped_after_ack(bot: BotClient, channel: str = CHANNEL) -> tuple[Claim, De
     """What the form's handler leaves when its replica stops right after closing the form: a claim and a decision."""
     services = bot.services
     job = VerdictJob(TEAM, channel, new_decision_id())
-    claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
+    claim = services.worker.claim(job)
     assert claim.held
     answers = Answers(
         use_case="Support-ticket triage",
@@ -77,10 +80,21 @@ def posts(fake: FakeSlack, event_type: str, decision_id: str) -> list[dict[str, 
     return found
 
 
+def work_state(bot: BotClient, ref: WorkRef) -> str | None:
+    """Where claimed work stands, read from its claim as `bot.store` documents the key: "claimed", "answered",
+    "done", or None."""
+    settings = bot.services.settings
+    assert settings.redis_url is not None
+    key = f"{channel_key(settings.redis_prefix, ref.workspace, ref.channel)}:work:{ref.key}"
+    with redis.Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True) as client:
+        state = client.hget(key, "state")
+    return str(state) if state is not None else None
+
+
 def wait_until_done(bot: BotClient, claim: Claim, timeout: float = 10.0) -> None:
     """Wait until the sweeper has finished the work of `claim`."""
     deadline = time.monotonic() + timeout
-    while bot.services.threads.work_state(claim.ref) != "done":
+    while work_state(bot, claim.ref) != "done":
         assert time.monotonic() < deadline, "the sweeper did not finish the work"
         time.sleep(0.05)
 
@@ -134,7 +148,7 @@ def test_a_claim_whose_decision_was_never_stored_is_dropped_quietly(bot: BotClie
     # The form's handler claimed the post, then Redis failed before the decision was stored: the form showed an
     # error and nothing was decided, so there is nothing to post.
     job = VerdictJob(TEAM, CHANNEL, new_decision_id())
-    claim = bot.services.threads.claim(job.ref, event_id="", payload=job.payload())
+    claim = bot.services.worker.claim(job)
     wait_until_done(bot, claim)
     assert bot.fake.calls("chat.postMessage") == []
 
@@ -147,7 +161,7 @@ def test_a_verdict_that_keeps_failing_is_given_up_and_the_requester_told(
         claim, decided = stopped_after_ack(bot)
         # Every earlier holder stopped without finishing; the next one gives up and says so.
         bot.services.verdicts.resume(dataclasses.replace(claim, attempts=MAX_ATTEMPTS + 1))
-        assert bot.services.threads.work_state(claim.ref) == "done"
+        assert work_state(bot, claim.ref) == "done"
         assert posts(fake_slack, VERDICT_EVENT, decided.decision.id) == []
         (dm,) = [call.args for call in fake_slack.calls("chat.postMessage") if call.args["channel"] == USER]
         assert "failed several times in a row" in str(dm["text"])
@@ -196,7 +210,7 @@ def test_a_normal_decision_posts_with_metadata_and_leaves_no_work_behind(bot: Bo
     assert call.args["metadata"]["event_type"] == VERDICT_EVENT
     time.sleep(LEASE * 3)
     assert len([c for c in bot.fake.calls("chat.postMessage") if c.args.get("thread_ts") is None]) == 1
-    assert bot.services.threads.overdue(limit=1000) == []
+    assert bot.services.worker.queue.overdue(limit=1000) == []
     assert verdict_ts
 
 
@@ -213,7 +227,7 @@ def test_a_worker_waiting_out_a_429_keeps_its_claim_so_the_verdict_is_posted_onc
     calls = bot.fake.calls("chat.postMessage")
     assert [(call.status, "thread_ts" in call.args) for call in calls] == [(429, False), (200, False), (200, True)]
     assert calls[1].at - calls[0].at >= 2.0  # Retry-After honoured
-    assert bot.services.threads.overdue(limit=1000) == []
+    assert bot.services.worker.queue.overdue(limit=1000) == []
 
 
 def test_a_worker_waiting_out_a_429_keeps_its_claim_so_a_question_is_answered_once(bot: BotClient) -> None:
@@ -228,9 +242,9 @@ def test_a_worker_waiting_out_a_429_keeps_its_claim_so_a_question_is_answered_on
 
 
 def test_extending_a_claim_that_was_taken_over_says_so(bot: BotClient) -> None:
-    threads = bot.services.threads
+    queue = bot.services.worker.queue
     job = VerdictJob(TEAM, CHANNEL, new_decision_id())  # no such decision: whoever takes it over drops it
-    claim = threads.claim(job.ref, event_id="", payload=job.payload())
-    assert threads.extend(claim)
+    claim = queue.claim(job.ref, event_id="", payload=job.payload())
+    assert queue.extend(claim)
     wait_until_done(bot, claim)  # the sweeper took it over once the lease ran out, and finished it
-    assert not threads.extend(claim)
+    assert not queue.extend(claim)

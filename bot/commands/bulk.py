@@ -69,14 +69,14 @@ def rereview_channel(
             result.unposted.append(decision.id)
             progress(f"{decision.id}: skipped, its verdict was never posted")
             continue
-        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+        claim = services.worker.claim(review)
         if not claim.held:
             result.already.append(decision.id)
             progress(f"{decision.id}: skipped, already re-reviewed under these rules")
             continue
         time.sleep(max(0.0, last_post + interval - time.monotonic()))
         last_post = time.monotonic()
-        services.followups.work(claim=claim)
+        services.worker.run(claim)
         _tally(services, decision, result, progress)
     return result
 

@@ -25,10 +25,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
-from bot.schedule import Period, Schedule
 from bot.engine.ruleset import RuleSet
 from bot.heartbeat import Heartbeat
 from bot.metrics import Metrics
+from bot.schedule import Period, Schedule
 from bot.slack.api import error_code
 from bot.slack.render import Renderer
 from bot.slots import ComputeSlots

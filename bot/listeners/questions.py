@@ -133,10 +133,10 @@ def answer_question(*, services: Services, click: Click, raw: object) -> None:
         review = services.reviews.with_answer(review, decision)
         if review is None:
             return
-        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+        claim = services.worker.claim(review)
     except StoreUnavailable as exc:
         log.error("answer button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, notice("notice", kind="unavailable"))
         return
-    if claim.held:
-        services.followups.work(claim=claim)
+    if claim.held:  # already on a worker thread: done here
+        services.worker.run(claim)

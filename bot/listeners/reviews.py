@@ -51,16 +51,11 @@ def register(app: App, services: Services) -> None:
             review = review_of(decision, user=reaction.user, trigger=Trigger.RE_REVIEW, source="reaction", key=key)
             if review is None:
                 return
-            claim = services.threads.claim(
-                review.ref, event_id=str(body.get("event_id") or ""), payload=review.payload()
-            )
+            services.worker.submit(review, event_id=str(body.get("event_id") or ""))
         except StoreUnavailable as exc:
             log.error("re-review on %s in %s not taken: Redis: %s", reaction.ts, reaction.channel, exc.kind)
             if event.get("item_user") == context.bot_user_id:  # on one of the bot's messages: say it did not happen
                 services.run_soon(tell_unavailable, services=services, channel=reaction.channel, user=reaction.user)
-            return
-        if claim.held:
-            services.run_soon(services.followups.work, claim=claim)
 
     @app.action(ActionId.REQUEST_REREVIEW.value)
     def handle_rereview_button(ack: Ack, body: dict[str, Any]) -> None:
@@ -177,13 +172,13 @@ def request_rereview(*, services: Services, click: Click) -> None:
         if review is None:
             respond(response_url, services.renderer.message("notice", kind="gone"))
             return
-        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+        claim = services.worker.claim(review)
     except StoreUnavailable as exc:
         log.error("re-review button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, services.renderer.message("notice", kind="unavailable"))
         return
-    if claim.held:
-        services.followups.work(claim=claim)
+    if claim.held:  # already on a worker thread: done here
+        services.worker.run(claim)
 
 
 def open_edit_form(*, services: Services, click: Click, trigger_id: str, received: float) -> None:

@@ -9,12 +9,12 @@ from slack_bolt import Ack, App
 
 from bot.engine.answers import Answers
 from bot.services import Services
-from bot.slack.delivery import VerdictJob
 from bot.slack.forms import FormMetadata, parse_form
 from bot.slack.ids import COMMAND, BlockId, CallbackId
 from bot.slack.reviews import enterprise_of, from_another_organisation, review_of
 from bot.store import StoreUnavailable, Trigger, new_decision_id
 from bot.store.base import SLACK_ID
+from bot.work import VerdictJob
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def register(app: App, services: Services) -> None:
         # durable work list, and another replica finishes it if this one stops.
         job = VerdictJob(metadata.team, metadata.channel, new_decision_id())
         try:
-            claim = services.threads.claim(job.ref, event_id="", payload=job.payload())
+            claim = services.worker.claim(job)
             decided = services.decisions.decide(
                 workspace=job.workspace,
                 channel=job.channel,
@@ -68,7 +68,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
             return
         ack()  # closes the form; the decision is stored and its post claimed, so it is not lost
-        services.run_soon(services.verdicts.deliver, claim=claim, decided=decided)
+        services.worker.run_soon(services.verdicts.deliver, claim=claim, decided=decided)
 
 
 def record_edit(
@@ -105,11 +105,9 @@ def record_edit(
         if review is None:
             ack(response_action="errors", errors={BlockId.USE_CASE.value: GONE})
             return
-        claim = services.threads.claim(review.ref, event_id="", payload=review.payload())
+        services.worker.submit(review)
     except StoreUnavailable as exc:
         log.error("edit of %s by %s not saved: %s", decision_id, metadata.user, exc.kind)
         ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
         return
     ack()
-    if claim.held:
-        services.run_soon(services.followups.work, claim=claim)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +14,6 @@ from bot.decisions import Decided
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
-from bot.heartbeat import Heartbeat
 from bot.slack.api import error_code
 from bot.slack.ids import is_direct_message
 from bot.slack.render import Renderer
@@ -27,10 +24,8 @@ from bot.store import (
     Delivery,
     DeliveryStatus,
     StoreUnavailable,
-    ThreadStore,
-    WorkRef,
 )
-from bot.store.base import SLACK_ID
+from bot.work import VerdictJob, Worker
 
 log = logging.getLogger(__name__)
 
@@ -70,84 +65,35 @@ def _is_ours(message: object, event_type: str, decision_id: str) -> bool:
     return isinstance(payload, dict) and payload.get("decision_id") == decision_id
 
 
-def finish_claim(threads: ThreadStore, claim: Claim) -> None:
-    """Mark claimed work done once its messages are out, insisting a little: work left unfinished would be done
-    again by the sweeper."""
-    error = ""
-    for delay in (0.0, 0.2, 0.5, 1.0):
-        time.sleep(delay)
-        try:
-            threads.finish(claim)
-            return
-        except StoreUnavailable as exc:
-            error = exc.kind
-    log.error("%s in %s done but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
-
-
-def holding(threads: ThreadStore, claim: Claim) -> Heartbeat:
-    """A heartbeat that renews `claim`'s lease three times per lease while the work runs."""
-    return Heartbeat(
-        lambda: threads.extend(claim),
-        interval=threads.lease.total_seconds() / 3,
-        name=f"{claim.ref.key} in {claim.ref.channel}",
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictJob:
-    """Posting a new decision's verdict: claimed before the form closes, so it happens even if this replica stops."""
-
-    workspace: str
-    channel: str
-    decision: str
-
-    @property
-    def ref(self) -> WorkRef:
-        """The claim: one per decision."""
-        return WorkRef(self.workspace, self.channel, f"verdict.{self.decision}")
-
-    def payload(self) -> dict[str, Any]:
-        """What a worker taking the job over needs."""
-        return {"work": "verdict", "workspace": self.workspace, "channel": self.channel, "decision": self.decision}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> VerdictJob | None:
-        """The job in a claim's payload, or None if it is not a well-formed verdict job."""
-        fields = [payload.get(name) for name in ("workspace", "channel", "decision")]
-        if payload.get("work") != "verdict" or not all(isinstance(f, str) and SLACK_ID.fullmatch(f) for f in fields):
-            return None
-        return cls(*fields)  # type: ignore[arg-type]
-
-
 class Verdicts:
     """Posts verdicts: the message in the channel, the explanation in its thread, or a DM saying why not.
 
-    Each verdict is claimed work (see `bot.store.threads`). The worker that claimed it posts it right after the
+    Each verdict is claimed work (see `bot.work`). The worker that claimed it posts it right after the
     form closes; if that worker stops first, the sweeper of any replica takes the claim over once its lease runs
     out and calls `resume`, which first looks in the channel for what its predecessor posted (by the messages'
     metadata), so a verdict is posted once whichever replica finishes it.
     """
 
     def __init__(
-        self, *, client: WebClient, renderer: Renderer, store: DecisionStore, threads: ThreadStore, ruleset: RuleSet
+        self, *, client: WebClient, renderer: Renderer, store: DecisionStore, worker: Worker, ruleset: RuleSet
     ) -> None:
         self.client = client
         self.renderer = renderer
         self.store = store
-        self.threads = threads
+        self.worker = worker
         self.ruleset = ruleset
 
     def deliver(self, *, claim: Claim, decided: Decided) -> Delivery | None:
         """Post a decision just made (the claim's first holder), then mark the work done."""
         try:
-            with holding(self.threads, claim):
+            with self.worker.holding(claim):
                 delivery = deliver_verdict(
                     client=self.client, renderer=self.renderer, store=self.store, decided=decided, recorded=False
                 )
         except StoreUnavailable as exc:  # the message is out (or refused) but not recorded: the sweeper finishes it
             log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, exc.kind)
             return None
-        finish_claim(self.threads, claim)
+        self.worker.finish(claim)
         return delivery
 
     def resume(self, claim: Claim) -> None:
@@ -155,7 +101,7 @@ class Verdicts:
         job = VerdictJob.from_payload(claim.payload or {})
         if job is None:
             log.error("claim %s in %s has no usable verdict payload; dropped", claim.ref.key, claim.ref.channel)
-            finish_claim(self.threads, claim)
+            self.worker.finish(claim)
             return
         try:
             decision = self.store.decision(workspace=job.workspace, channel=job.channel, decision_id=job.decision)
@@ -164,12 +110,12 @@ class Verdicts:
             elif claim.attempts > MAX_ATTEMPTS:
                 self._give_up(decision)
             else:
-                with holding(self.threads, claim):
+                with self.worker.holding(claim):
                     self._resume(decision)
         except StoreUnavailable as exc:  # the claim stays; its lease runs out and the sweeper tries again
             log.error("verdict %s: Redis: %s; will retry", job.decision, exc.kind)
             return
-        finish_claim(self.threads, claim)
+        self.worker.finish(claim)
 
     def _decided(self, decision: Decision) -> Decided:
         return Decided(decision, evaluate(self.ruleset, Answers.model_validate(decision.latest.answers)))

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +29,9 @@ from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.render import Renderer
-from bot.store import Decision, DecisionStore, ThreadStore, Trigger, WorkRef
+from bot.store import Decision, DecisionStore, ThreadStore, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
+from bot.work import Review
 
 log = logging.getLogger(__name__)
 
@@ -38,51 +39,6 @@ log = logging.getLogger(__name__)
 GROUP_CACHE_SECONDS = 60.0
 # Who re-reviewed from the command line, when no member id is given.
 COMMAND_USER = "cli"
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """One request to look at a decision again, as stored on its claim."""
-
-    workspace: str
-    channel: str  # the decision's channel
-    decision: str
-    thread_channel: str  # where the verdict message is (its thread gets the reply)
-    thread_ts: str
-    user: str  # a member id, or COMMAND_USER
-    trigger: str  # Trigger.RE_REVIEW, Trigger.EDIT or Trigger.ANSWERED
-    source: str  # "reaction", "button", "form", "command" or "question" (an open question's button)
-    key: str  # the claim's key: what makes a redelivery or a double click the same request
-    answers: dict[str, Any] | None = None  # for an edit: the answers submitted; for an answer: the latest, with it
-    response_url: str | None = None  # for a button: where to tell the clicker that a cooldown holds
-    work: str = "review"
-    fact: str | None = None  # for an answer: the question's fact and the value clicked
-    value: bool | str | None = None
-
-    @property
-    def ref(self) -> WorkRef:
-        """The claim, in the decision's channel, where its versions and thread state live."""
-        return WorkRef(self.workspace, self.channel, self.key)
-
-    @property
-    def gated(self) -> bool:
-        """Whether the per-person cooldown applies: to reactions and the re-review button, not to edits, answered
-        questions or the command."""
-        return self.source in {"reaction", "button"}
-
-    def payload(self) -> dict[str, Any]:
-        """The claim's payload."""
-        return asdict(self)
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> Review | None:
-        """The review a claim holds, or None when the payload is not one."""
-        if payload.get("work") != "review":
-            return None
-        try:
-            return cls(**payload)
-        except TypeError:
-            return None
 
 
 @dataclass(frozen=True, slots=True)

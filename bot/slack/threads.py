@@ -1,14 +1,11 @@
-"""Work in verdict threads over Slack: which message events are questions, claiming each once, answering questions,
-re-reviews and edits (claimed in `bot.slack.reviews`), and finishing work that a worker claimed but did not finish."""
+"""Work in verdict threads over Slack: which message events are questions, and doing the questions, re-reviews,
+edits and answered questions the worker (`bot.work`) hands over: answer, record with the outbox, send."""
 
 from __future__ import annotations
 
 import logging
 import math
 import re
-import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +18,10 @@ from bot.followups.conversation import Answer, answer_followup
 from bot.followups.parser import MAX_TEXT, Intent, parse_followup
 from bot.metrics import Metrics
 from bot.slack.api import error_code
-from bot.slack.delivery import Verdicts, finish_claim, holding, respond
+from bot.slack.delivery import respond
 from bot.slack.ids import is_direct_message
 from bot.slack.render import Renderer
-from bot.slack.reviews import Review, Reviews, from_another_organisation
+from bot.slack.reviews import Reviews, from_another_organisation
 from bot.store import (
     Claim,
     ClaimLost,
@@ -36,9 +33,9 @@ from bot.store import (
     ThreadChanged,
     ThreadStore,
     Trigger,
-    WorkRef,
 )
 from bot.store.base import SLACK_ID, SLACK_TS
+from bot.work import Question, Review, Worker, job_of
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +46,6 @@ _PEOPLE_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 MAX_ATTEMPTS = 3
 # Attempts on one question when other messages change the same thread at the same moment.
 _CONFLICT_RETRIES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    """A person's message in a thread, as far as answering it goes."""
-
-    workspace: str
-    channel: str
-    thread_ts: str
-    ts: str
-    user: str
-    text: str
-    mentioned: bool
-    parent_is_bot: bool
-    external: bool = False  # the author is from another organisation (Slack Connect): may ask, never apply
-
-    @property
-    def thread_channel(self) -> str:
-        """Where the thread is: a question is asked in it."""
-        return self.channel
-
-    @property
-    def ref(self) -> WorkRef:
-        """The message's claim: keyed on the message, so `message` and `app_mention` events for it are one."""
-        return WorkRef(self.workspace, self.channel, f"message.{self.ts}")
 
 
 def question_from(
@@ -118,16 +90,6 @@ def _matching(value: object, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
 
-def _job(payload: dict[str, Any]) -> Question | Review | None:
-    """What a claim's payload asks for: a review, a question, or None when it is neither."""
-    if payload.get("work") == "review":
-        return Review.from_payload(payload)
-    try:
-        return Question(**payload)
-    except TypeError:
-        return None
-
-
 class FollowUps:
     """Does the work claimed in verdict threads (questions, re-reviews, edits), each piece once across retries,
     duplicate events and replicas."""
@@ -137,25 +99,21 @@ class FollowUps:
         *,
         store: DecisionStore,
         threads: ThreadStore,
+        worker: Worker,
         ruleset: RuleSet,
         renderer: Renderer,
         client: WebClient,
-        run_soon: Callable[..., object],
         reviews: Reviews,
-        verdicts: Verdicts,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
+        self.worker = worker
         self.ruleset = ruleset
         self.renderer = renderer
         self.client = client
-        self.run_soon = run_soon
         self.reviews = reviews
-        self.verdicts = verdicts
         self.metrics = metrics if metrics is not None else Metrics(process=False)
-        self._stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
 
     # On the request path: decide, claim, hand over. Everything here is a few Redis calls with short timeouts.
 
@@ -164,44 +122,36 @@ class FollowUps:
         if parse_followup(question.text).intent is Intent.NOT_UNDERSTOOD and not question.mentioned:
             return  # chatter in the thread: no reply, and no need to look anything up
         try:
-            claim = self.threads.claim(
-                question.ref, event_id=event_id, payload=asdict(question), verdict_thread=question.thread_ts
-            )
+            claim = self.worker.submit(question, event_id=event_id, verdict_thread=question.thread_ts)
         except StoreUnavailable as exc:
             log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, exc.kind)
             self.metrics.followup("unavailable")
             if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
-                self.run_soon(self._say, job=question, kind="unavailable")
+                self.worker.run_soon(self._say, job=question, kind="unavailable")
             return
-        if claim.held:
-            self.run_soon(self.work, claim=claim)
-        elif claim.status is ClaimStatus.NOT_A_VERDICT_THREAD:
-            return
-        else:
-            self.metrics.followup("duplicate")
-            log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
+        if claim.held or claim.status is ClaimStatus.NOT_A_VERDICT_THREAD:
+            return  # taken: the worker answers it after the response
+        self.metrics.followup("duplicate")
+        log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
 
     # After the response: answer, record, send, finish.
 
-    def work(self, *, claim: Claim) -> None:
-        """Do claimed work (a question, a re-review, an edit or a verdict's post): answer and record it (unless a
-        previous holder did), send the reply, mark it done."""
-        if (claim.payload or {}).get("work") == "verdict":
-            self.verdicts.resume(claim)
-            return
+    def work(self, claim: Claim) -> None:
+        """Do a claimed question, re-review, edit or answered question: answer and record it (unless a previous
+        holder did), send the reply, mark it done."""
         if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
-            with holding(self.threads, claim):
+            with self.worker.holding(claim):
                 self._send(claim.outbox)
-            self._finish(claim)
+            self.worker.finish(claim)
             return
-        job = _job(claim.payload or {})
-        if job is None:
+        job = job_of(claim.payload or {})
+        if not isinstance(job, Question | Review):
             log.error("claim %s in %s has no usable payload; dropped", claim.ref.key, claim.ref.channel)
-            self._finish(claim)
+            self.worker.finish(claim)
             return
         question = isinstance(job, Question)
         try:
-            with holding(self.threads, claim):
+            with self.worker.holding(claim):
                 outbox, outcome = self._attempt(claim, job)
                 if outbox is not None:
                     self._send(outbox)
@@ -218,7 +168,7 @@ class FollowUps:
             return
         if question:
             self.metrics.followup(outcome)
-        self._finish(claim)
+        self.worker.finish(claim)
 
     def _attempt(self, claim: Claim, job: Question | Review) -> tuple[dict[str, Any] | None, str]:
         """The reply to send for `job` (recorded first), or None; and what became of it, for the metrics."""
@@ -227,9 +177,6 @@ class FollowUps:
             return None, "failed"
         outbox = self._answer(claim, job)
         return outbox, "answered" if outbox is not None else "silent"
-
-    def _finish(self, claim: Claim) -> None:
-        finish_claim(self.threads, claim)
 
     def _answer(self, claim: Claim, job: Question | Review) -> dict[str, Any] | None:
         """Answer the job and record the answer with its outbox; the outbox, or None for silence."""
@@ -240,7 +187,7 @@ class FollowUps:
             decision, answer = found
             outbox = self._outbox(job, decision, answer)
             try:
-                self.threads.record_answer(
+                self.worker.queue.record(
                     claim,
                     thread_ts=job.thread_ts,
                     conversation=answer.conversation,
@@ -365,37 +312,3 @@ class FollowUps:
         """A reply that needs no stored state: storage unavailable, answer delayed, or given up on."""
         message = self.renderer.message("followup", kind=kind, in_dm=is_direct_message(job.thread_channel), **context)
         self._send({"reply": {"channel": job.thread_channel, "thread_ts": job.thread_ts, **message}, "asker": job.user})
-
-    # The sweeper: work claimed by a worker that died (or lost Redis) is taken over once its lease runs out.
-
-    def start_sweeper(self, interval: float) -> None:
-        """Look for overdue work every `interval` seconds on a daemon thread, until `stop`."""
-        if self._sweeper is None:
-            self._sweeper = threading.Thread(target=self._sweep_loop, args=(interval,), name="sweeper", daemon=True)
-            self._sweeper.start()
-
-    def stop(self) -> None:
-        """Stop the sweeper (work it is doing finishes first)."""
-        self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=10)
-
-    def sweep(self) -> int:
-        """Take over and do every piece of overdue work; how many were taken."""
-        taken = 0
-        for ref in self.threads.overdue():
-            claim = self.threads.take_over(ref)
-            if claim.held:
-                taken += 1
-                log.warning("taking over %s in %s (attempt %d)", ref.key, ref.channel, claim.attempts)
-                self.work(claim=claim)
-        return taken
-
-    def _sweep_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                self.sweep()
-            except StoreUnavailable as exc:
-                log.debug("sweeper: Redis: %s", exc.kind)
-            except Exception:
-                log.exception("sweeper failed; it goes on")

@@ -13,7 +13,7 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:{T123:C456}:explanations             hash: the explanation's ts in a verdict thread -> the same
     {prefix}:{T123:C456}:cooldown:<name>          string: who holds a cooldown (one person re-reviewing one decision)
     {prefix}:{T123:C456}:conversation:<ts>        hash: a verdict thread's conversation (`data` JSON, `revision`)
-    {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.threads`)
+    {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.work`)
     {prefix}:{T123:C456}:digest                   hash: whether the channel's digest is off, who said so, when
     {prefix}:{T123:C456}:digest:<week>            string: the marker of a sent digest (`bot.store.digests`); with
                                                   `:lock` (who is sending it) and `:progress` (how far they got)
@@ -44,18 +44,15 @@ from bot.store.decisions import (
     Version,
     new_decision_id,
 )
-from bot.store.threads import (
+from bot.store.threads import DEFAULT_CONVERSATION_TTL, MAX_TURNS, Conversation, ThreadStore, Turn
+from bot.store.work import (
     DEFAULT_CLAIM_TTL,
-    DEFAULT_CONVERSATION_TTL,
     DEFAULT_LEASE,
-    MAX_TURNS,
     Claim,
     ClaimLost,
     ClaimStatus,
-    Conversation,
     ThreadChanged,
-    ThreadStore,
-    Turn,
+    WorkQueue,
     WorkRef,
 )
 
@@ -85,6 +82,7 @@ __all__ = [
     "Trigger",
     "Turn",
     "Version",
+    "WorkQueue",
     "WorkRef",
     "connect_redis",
     "new_decision_id",
