@@ -1,8 +1,11 @@
 """A digest as Slack messages: everything in one message when it fits, else a summary and its thread.
 
 Nothing is cut to fit: the detail is split into as many thread messages as it takes, each within Slack's limits
-(50 blocks, 3,000 characters a section, about 12,000 characters in all). Rows become lines here, from the patterns
-in `templates/slack/_digest_rows.j2`, because a template loop over ten thousand rows is too slow.
+(50 blocks, 3,000 characters a section, about 12,000 characters in all). The summary is the template
+`slack/digest.json.j2`; the rows (decisions, changes, drift) and the thread's messages are put together here, the one
+place they are formatted, because a template loop over ten thousand rows takes three to four times as long (see
+BENCHMARKS.md). Verdicts and triggers are named in the words of the templates that define them (`_verdicts.j2`,
+`slack/_facts.j2`), each rendered once per digest.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from bot.digest.build import Change, Digest, Drift, Entry, bar, sparkline
 from bot.slack import limits
 from bot.slack.render import Renderer, escape_mrkdwn, mention, mrkdwn_link
 
-__all__ = ["DETAIL_ROWS", "INLINE_ROWS", "TITLE_CHARS", "RowLines", "compose", "preview"]
+__all__ = ["DETAIL_ROWS", "HEADINGS", "INLINE_ROWS", "TITLE_CHARS", "RowLines", "compose", "preview"]
 
 # At most this many rows (decisions, changes, drifts) are listed in the summary message itself.
 INLINE_ROWS = 24
@@ -24,23 +27,39 @@ SECTION_LINES = 8
 TITLE_CHARS = 70
 NAME_CHARS = 40
 
+# The heading of each kind of row, in the summary and in the thread.
+HEADINGS = {
+    "decisions": ":clipboard: *Decisions*",
+    "changes": ":repeat: *Re-reviews, edits and answers*",
+    "drift": ":warning: *Today's rules would decide these differently*",
+}
+
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class RowLines:
-    """Lines of mrkdwn for a digest's rows, from the template's patterns; every value escaped."""
+    """Lines of mrkdwn for a digest's rows; every value escaped."""
 
     def __init__(self, renderer: Renderer) -> None:
-        exported = renderer.exports("_digest_rows")
-        self._patterns: dict[str, str] = exported["patterns"]
-        self._verdicts = {key: escape_mrkdwn(words) for key, words in exported["verdict_words"].items()}
-        self._done: dict[str, str] = exported["done_words"]
-        self._names: dict[tuple[str, int], str] = {}  # next-step titles and rule-set versions: a few, many times
+        self._renderer = renderer
+        # Verdicts and triggers in words, next-step titles and rule-set versions cut: a few, many times over.
+        self._verdicts: dict[str, str] = {}
+        self._done: dict[str, str] = {}
+        self._names: dict[tuple[str, int], str] = {}
 
     def _verdict(self, verdict: str) -> str:
-        return self._verdicts.get(verdict) or escape_mrkdwn(verdict)
+        found = self._verdicts.get(verdict)
+        if found is None:
+            found = self._verdicts[verdict] = escape_mrkdwn(self._renderer.macro("_verdicts.j2", "said", verdict))
+        return found
+
+    def _did(self, trigger: str) -> str:
+        found = self._done.get(trigger)
+        if found is None:
+            found = self._done[trigger] = escape_mrkdwn(self._renderer.macro("slack/_facts.j2", "did", trigger))
+        return found
 
     def _name(self, text: str, limit: int) -> str:
         found = self._names.get((text, limit))
@@ -55,15 +74,9 @@ class RowLines:
 
     def decisions(self, rows: list[Entry]) -> list[str]:
         """One line per decision made."""
-        pattern, versions = self._patterns["decisions"], self._patterns["versions"]
         return [
-            pattern.format(
-                title=self._title(row.use_case, row.link),
-                requester=mention(row.requester),
-                verdict=self._verdict(row.verdict),
-                next_step=self._name(row.next_step_title, 60),
-                versions=versions.format(number=row.versions) if row.versions > 1 else "",
-            )
+            f"• *{self._title(row.use_case, row.link)}* · {mention(row.requester)} · *{self._verdict(row.verdict)}*,"
+            f" next step {self._name(row.next_step_title, 60)}{f' · v{row.versions}' if row.versions > 1 else ''}"
             for row in rows
         ]
 
@@ -72,38 +85,23 @@ class RowLines:
         lines = []
         for row in rows:
             if row.flipped:
-                what = self._patterns["flipped"].format(
-                    before=self._verdict(row.verdict_before), after=self._verdict(row.verdict)
-                )
+                before, after = self._verdict(row.verdict_before), self._verdict(row.verdict)
+                what = f":arrows_counterclockwise: *flipped*: {before} → *{after}*"
             elif row.moved:
-                what = self._patterns["moved"].format(
-                    before=self._name(row.step_before, NAME_CHARS),
-                    after=self._name(row.next_step_title, NAME_CHARS),
-                )
+                before, after = self._name(row.step_before, NAME_CHARS), self._name(row.next_step_title, NAME_CHARS)
+                what = f"next step {before} → *{after}*"
             else:
-                what = self._patterns["unchanged"].format(after=self._verdict(row.verdict))
-            lines.append(
-                self._patterns["changes"].format(
-                    title=self._title(row.use_case, row.link),
-                    number=row.number,
-                    done=escape_mrkdwn(self._done.get(row.trigger, row.trigger)),
-                    by=mention(row.by),
-                    what=what,
-                )
-            )
+                what = f"unchanged: *{self._verdict(row.verdict)}*"
+            title = self._title(row.use_case, row.link)
+            lines.append(f"• {title}: v{row.number} {self._did(row.trigger)} by {mention(row.by)} · {what}")
         return lines
 
     def drift(self, rows: list[Drift]) -> list[str]:
         """One line per decision today's rules would decide differently."""
         return [
-            self._patterns["drift"].format(
-                title=self._title(row.use_case, row.link),
-                verdict=self._verdict(row.verdict),
-                next_step=self._name(row.next_step_title, NAME_CHARS),
-                ruleset=self._name(row.ruleset_version, 30),
-                now_verdict=self._verdict(row.now_verdict),
-                now_next_step=self._name(row.now_next_step_title, NAME_CHARS),
-            )
+            f"• {self._title(row.use_case, row.link)}: *{self._verdict(row.verdict)}*"
+            f" ({self._name(row.next_step_title, NAME_CHARS)}) under rule set {self._name(row.ruleset_version, 30)};"
+            f" now *{self._verdict(row.now_verdict)}* ({self._name(row.now_next_step_title, NAME_CHARS)})"
             for row in rows
         ]
 
@@ -118,7 +116,8 @@ class RowLines:
 
 def _context(renderer: Renderer, digest: Digest, schedule: str | None, **extra: Any) -> dict[str, Any]:
     return {
-        "d": digest,
+        "digest": digest,
+        "headings": HEADINGS,
         "bar": bar,
         "sparkline": sparkline,
         "schedule": schedule,
@@ -158,22 +157,22 @@ def preview(renderer: Renderer, digest: Digest, *, schedule: str | None) -> dict
 def _details(renderer: Renderer, kind: str, lines: list[str]) -> list[dict[str, Any]]:
     """Thread messages listing `lines`, as many to a message as fit. Put together here rather than in a template:
     a ten-thousand-decision week has hundreds of them."""
-    exported = renderer.exports("_digest_rows")
-    heading: str = exported["headings"][kind]
-    hint = exported["drift_hint"].format(emoji=renderer.rereview_emoji) if kind == "drift" else None
+    hint = None
+    if kind == "drift":
+        hint = f"React with :{renderer.rereview_emoji}: on a verdict to re-review it under the rules loaded now."
     messages: list[dict[str, Any]] = []
     start = 0
     while start < len(lines):
         size = min(DETAIL_ROWS, len(lines) - start)
         while True:
             shown = lines[start : start + size]
-            head = heading
+            head = HEADINGS[kind]
             if size < len(lines):
-                head += exported["range_pattern"].format(first=start + 1, last=start + size, total=len(lines))
+                head += f" ({start + 1}\u2013{start + size} of {len(lines)})"  # an en dash
             message = _detail(head, shown, hint)
             if limits.fits_message(message):
                 break
-            if size == 1:  # every line is bounded in length, so one always fits; never loop on a pattern bug
+            if size == 1:  # every line is bounded in length, so one always fits; never loop on a formatting bug
                 raise ValueError(f"a single {kind} line of the digest does not fit in a Slack message")
             size = max(1, size // 2)
         messages.append(message)
