@@ -102,3 +102,26 @@ def test_refusals_name_the_field_and_the_problem(data: dict[str, Any], expected:
 def test_not_an_object(data: Any) -> None:
     with pytest.raises(AnswersError, match="expected an object of answers"):
         parse_answers(data)
+
+
+@pytest.mark.parametrize("name", list(FACTS))
+def test_every_fact_has_its_words(name: str) -> None:
+    """Each fact has its question and the short label messages show; an enum offers each of its choices once; a
+    sentence can say any answer: with the value in `{}`, or for yes/no a yes and a no, or as a technique tried."""
+    fact = FACTS[name]
+    assert fact.question.endswith("?")
+    assert fact.label
+    values = [option.value for option in fact.options]
+    assert len(values) == len(set(values))
+    assert all(option.label and option.said for option in fact.options)
+    if fact.type == "enum":
+        assert sorted(map(str, values)) == sorted(fact.choices)
+    elif fact.type == "int":
+        assert fact.said.count("{}") == 1
+        assert all(fact.minimum <= value <= fact.maximum for value in values)
+    elif fact.type == "bool":
+        assert not values
+        assert (fact.tried is not None) != bool(fact.said and fact.said_no)
+    else:
+        assert not values
+        assert not fact.said

@@ -126,6 +126,38 @@ def test_every_block_id_has_one_input_and_every_input_is_a_block_id() -> None:
         assert block["element"]["action_id"] == block_id
 
 
+def option_words(element: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(option["value"], option["text"]["text"]) for option in element["options"]]
+
+
+def test_every_question_hint_placeholder_and_option_of_the_form_is_its_facts() -> None:
+    """The form spells no fact's words: each input is its fact's question, with the fact's hint, placeholder and
+    options (values and labels, in order), as bot/engine/facts.py defines them; so is each box of the tried group."""
+    view = renderer().view("form", metadata=METADATA.dump(), facts=FACTS, initial={}, editing={"number": 2})
+    blocks = inputs(view)
+    asked = [name for name, fact in FACTS.items() if fact.tried is None]
+    assert set(asked) < set(blocks)
+    for name in asked:
+        fact, block = FACTS[name], blocks[name]
+        element = block["element"]
+        assert block["label"]["text"] == fact.question, name
+        assert block.get("hint", {}).get("text") == fact.hint, name
+        if element["type"] in {"number_input", "plain_text_input"}:
+            assert element.get("placeholder", {}).get("text") == fact.placeholder, name
+        else:
+            assert fact.placeholder is None, name
+        if fact.options:
+            assert option_words(element) == [(str(option.value), option.label) for option in fact.options], name
+        elif fact.type == "bool":
+            assert option_words(element) == [("yes", "Yes"), ("no", "No"), ("unknown", "Not sure")], name
+        else:
+            assert "options" not in element, name
+    boxes = [(str(fact.tried.value), fact.tried.label) for fact in FACTS.values() if fact.tried is not None]
+    assert option_words(blocks[BlockId.TRIED]["element"]) == [*boxes, (NOTHING_TRIED, "Nothing yet")]
+    # A new decision's form hints at typing the answers after the command instead.
+    assert inputs(_empty_form())[BlockId.USE_CASE]["hint"]["text"].startswith("Tip: type your answers")
+
+
 def test_failure_options_equal_the_parser_and_the_engine() -> None:
     offered = option_values(_empty_form(), BlockId.PRIMARY_FAILURE)
     assert len(offered) == len(set(offered))

@@ -314,6 +314,24 @@ def test_verdict_says_what_was_decided(ruleset: RuleSet, name: str) -> None:
     assert {button["value"] for button in buttons} == {item.decision.id}
 
 
+# --- words defined once ------------------------------------------------------------------------------------------
+
+# The bundled templates, every file of them (Slack's and the command line's).
+TEMPLATE_FILES = sorted(path for path in Settings(_env_file=None).template_dirs[-1].rglob("*") if path.is_file())
+
+
+def test_no_template_spells_a_facts_words() -> None:
+    """Every question, hint, placeholder and labelled choice is the fact's own (bot/engine/facts.py): templates read
+    them from `facts`, so none spells one."""
+    words: set[str] = set()
+    for fact in FACTS.values():
+        words.update(filter(None, [fact.question, fact.hint, fact.placeholder]))
+        words.update(option.label for option in (*fact.options, *([fact.tried] if fact.tried else ())))
+    for path in TEMPLATE_FILES:
+        text = path.read_text()
+        assert [word for word in sorted(words) if " " in word and word in text] == [], path
+
+
 def test_version_note_appears_from_the_second_version(ruleset: RuleSet) -> None:
     answers = Answers.model_validate(HAND_PICKED["few-shot"])
     first = verdict_messages(decided(ruleset, answers))["verdict"]

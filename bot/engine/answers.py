@@ -1,6 +1,7 @@
 """The answers a decision is made from: the `Answers` model, what contradicts, and how answers are parsed.
 
-The facts themselves (questions, bounds, choices, words) live in `bot.engine.facts`; they are re-exported here."""
+The facts themselves (questions, bounds, choices, words) live in `bot.engine.facts`, `bot.engine.failures` and
+`bot.engine.words`; the names importers use are re-exported here."""
 
 from __future__ import annotations
 
@@ -11,27 +12,20 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.engine.errors import validation_messages
-from bot.engine.facts import (
-    FACTS,
-    FAILURE_WORDS,
-    MAX_COUNT,
-    MAX_DAYS,
-    MAX_SMALL_COUNT,
-    Fact,
-    FactType,
-    Failure,
-    FailureWords,
-    Words,
-)
+from bot.engine.facts import FACTS, MAX_COUNT, MAX_DAYS, MAX_SMALL_COUNT, Fact, FactType
+from bot.engine.failures import FAILURE_OPTIONS, FAILURE_WORDS, Failure
+from bot.engine.words import Choice, FailureWords, Words
 
 __all__ = [
     "FACTS",
+    "FAILURE_OPTIONS",
     "FAILURE_WORDS",
     "MAX_COUNT",
     "MAX_DAYS",
     "MAX_SMALL_COUNT",
     "Answers",
     "AnswersError",
+    "Choice",
     "Fact",
     "FactType",
     "Failure",

@@ -1,11 +1,16 @@
-"""The facts a decision is made from, as the engine, the form, the command line and follow-ups know them: each
-fact's question, bounds and choices, and the words people type for it. The one home of every fact's words."""
+"""The facts a decision is made from: for each, what the engine knows (type, bounds, choices, lever) and every word
+people read or type for it (question, hint, label, the answers offered, follow-up vocabulary).
+
+The one home of a fact's words: the form, the command line, the thread's follow-up reader and the explanation all
+read them from here. The failures' words are in `bot.engine.failures`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Literal
+
+from bot.engine.failures import FAILURE_OPTIONS, Failure
+from bot.engine.words import Choice, Words
 
 # Largest count or number of days the bot accepts. Anything past these is a typo, not a use case.
 MAX_COUNT = 1_000_000_000
@@ -13,118 +18,7 @@ MAX_DAYS = 36_500
 MAX_SMALL_COUNT = 100_000
 
 
-class Failure(StrEnum):
-    """What is actually going wrong with the model today."""
-
-    MISSING_KNOWLEDGE = "missing-knowledge"
-    STYLE = "style"
-    FORMAT = "format"
-    TOOL_SHAPE = "tool-shape"
-    LATENCY = "latency"
-    COST = "cost"
-    REASONING = "reasoning"
-    OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class FailureWords:
-    """How people say what is failing, as data (see `Words`). `names` are whole clauses that name it ("too slow",
-    "json errors"); `weak` only after "the problem is" or before "problem" ("cost", "speed"), since alone they
-    mean something else; `said` is a pattern that names it anywhere in a clause ("the model doesn't know our
-    product facts")."""
-
-    names: str
-    weak: str = ""
-    said: str = ""
-
-
-FAILURE_WORDS: dict[Failure, FailureWords] = {
-    Failure.MISSING_KNOWLEDGE: FailureWords(
-        names=(
-            "knowledge|missing knowledge|knowledge gap|lack of knowledge|lack knowledge|lacks knowledge"
-            "|model lacks knowledge|lacking knowledge|domain knowledge|missing facts|facts"
-            "|missing context|hallucinations|hallucination|hallucinating|made up facts|stale facts"
-            "|outdated facts|product knowledge"
-        ),
-        said=(
-            r"(?:doesn't|doesnt|does not|didn't|didnt) know (?!how\b|what\b|if\b|whether\b|when\b|why\b|yet\b)\w+"
-            r"|not knowing\b|makes? (?:\w+ )?up\b|made up\b|invents?\b"
-            r"|(?:don't|dont) know (?:about )?(?:\w+ )?(?:facts|products?|domain|company|policies|policy|pricing"
-            r"|docs|documentation|catalog|catalogue|inventory|customers?|latest|recent|new|internal|answers?)"
-            r"|hallucinat\w*|lacks? (?:the )?(?:facts|knowledge|context)|(?:product|domain|company|policy)"
-            r" (?:facts|knowledge)"
-        ),
-    ),
-    Failure.STYLE: FailureWords(
-        names="style|tone|voice|writing style|brand voice|wording|tone of voice",
-        said=r"sounds? (?:robotic|off|wrong|stiff)|(?:wrong|off) (?:tone|voice)|off brand",
-    ),
-    Failure.FORMAT: FailureWords(
-        names=(
-            "format|formatting|output format|output formatting|structure|output structure|json"
-            "|invalid json|broken json|malformed json|malformed output|schema|schema errors|json errors"
-            "|parsing errors|parse errors"
-        ),
-        said=(
-            r"(?:invalid|broken|malformed|bad) (?:json|output|schema)|json (?:errors?|issues?)"
-            r"|schema (?:errors?|violations?)|(?:doesn't|doesnt|does not) (?:follow|match) (?:the )?schema"
-        ),
-    ),
-    Failure.TOOL_SHAPE: FailureWords(
-        names=(
-            "tool shape|tool calling|tool calls|tool use|tool usage|function calling|tool arguments"
-            "|tool args|function arguments|wrong tool|wrong tools|wrong function|tool selection"
-        ),
-        said=(
-            r"(?:wrong|garbage|bad|invalid) (?:arguments|args|parameters|params)|picking (?:the )?wrong one"
-            r"|picks (?:the )?wrong one|wrong (?:tools?|functions?)|(?:tool|function) (?:arguments|args|calls?)"
-            r" (?:are )?wrong|picks? (?:the )?wrong (?:tool|function)"
-        ),
-    ),
-    Failure.LATENCY: FailureWords(
-        names="too slow|slow|slowness|sluggish|laggy|response time|slow responses",
-        weak="latency|speed",
-        said=r"too slow|takes? (?:too|way too) long|slow (?:responses?|answers?)",
-    ),
-    Failure.COST: FailureWords(
-        names=(
-            "too expensive|expensive|pricey|too costly|costly|bill|the bill|inference cost|inference costs|token costs"
-        ),
-        weak="cost|costs|price|spend",
-        said=r"too expensive|costs? too much|(?:inference|token|api) (?:bill|costs?|spend)",
-    ),
-    Failure.REASONING: FailureWords(
-        names=(
-            "reasoning|bad reasoning|poor reasoning|weak reasoning|logic|logic errors|math|math mistakes"
-            "|arithmetic|multi step reasoning|reasoning errors"
-        ),
-        said=r"(?:math|logic|reasoning) (?:mistakes|errors)|reasons? badly|can't reason|cant reason",
-    ),
-    Failure.OTHER: FailureWords(names="", weak="other|something else"),
-}
-
-
 FactType = Literal["int", "bool", "enum", "text"]
-
-
-@dataclass(frozen=True, slots=True)
-class Words:
-    """How people name a fact when they type, as data: what the thread's follow-up reader and the slash command read.
-
-    Patterns are regular expressions over one clause of a message, lower-cased, with filler words ("we", "the",
-    "just", "though") taken out; each must match the whole clause. A named group `v` is the value ("600" in "600
-    examples"), `per` a period that a count is spread over ("350k calls a week"); a pattern given as (pattern, value)
-    reads that value whenever it matches ("requirements are stable" is "never changes"). `names` is for yes/no facts: a
-    pattern that names the fact anywhere in a clause, where a negation makes it "no". `technique` marks a technique
-    a team tries, read the way "we tried dspy and rag" or "we haven't tried dspy or rag" say it. `examples` are
-    phrasings that work, shown when a value cannot be read: for a yes/no fact a "yes" and a "no" one.
-    A fact without words is still read by its own name ("n_tools 12").
-    """
-
-    patterns: tuple[str | tuple[str, int], ...] = ()
-    names: str | None = None
-    technique: bool = False
-    examples: tuple[str, ...] = ()
 
 
 # Pieces the patterns share.
@@ -141,44 +35,68 @@ _PEOPLE = r"(?:people|persons?|engineers?|folks|devs|developers|teammates|collea
 
 @dataclass(frozen=True, slots=True)
 class Fact:
-    """One field of `Answers` as the rule engine sees it."""
+    """One field of `Answers`: what the rule engine knows of it, and every word people read or type for it.
+
+    `question` is asked by the form, the command line and an explanation's open questions; `hint` and `placeholder`
+    help under it in the form. `label` names the fact beside its value in messages ("Stable examples: 120").
+    `options` are the answers the form and the thread's buttons offer, in the order shown: for an enum every choice,
+    for a period the usual ones. `said` is how a sentence names an answer, `{}` standing for the value in words ("{}
+    stable examples"); for a yes/no fact it names a yes, and `said_no` a no. `tried` is a technique's box under the
+    form's "What have you tried already?" (its value, label, and its name in a sentence). `words` are how people
+    type it (see `Words`).
+    """
 
     name: str
     type: FactType
     question: str
     minimum: int | None = None
     maximum: int | None = None
+    # An enum's closed set of values, in the engine's order (which decides ties between what-ifs).
     choices: tuple[str, ...] = ()
     # Set on the facts a team can change by its own work ("levers"): counts only grow, yes/no only turns to yes.
     # The phrase is the condition as a person reads it: {to} is the new count, {more} how many more than today.
     lever: str | None = None
     words: Words = field(default_factory=Words)
+    label: str = ""
+    hint: str | None = None
+    placeholder: str | None = None
+    options: tuple[Choice, ...] = ()
+    said: str = ""
+    said_no: str = ""
+    tried: Choice | None = None
 
 
-def _int(
-    name: str, question: str, minimum: int, maximum: int, *, lever: str | None = None, words: Words | None = None
-) -> Fact:
-    return Fact(name, "int", question, minimum=minimum, maximum=maximum, lever=lever, words=words or Words())
-
-
-def _bool(name: str, question: str, lever: str | None = None, words: Words | None = None) -> Fact:
-    return Fact(name, "bool", question, lever=lever, words=words or Words())
-
-
-def _text(name: str, question: str) -> Fact:
-    return Fact(name, "text", question)
-
+# How often requirements change, as the form offers it (in days).
+_PERIOD_OPTIONS = (
+    Choice(1, "Daily", "daily"),
+    Choice(7, "Weekly", "weekly"),
+    Choice(14, "Every two weeks", "every two weeks"),
+    Choice(30, "Monthly", "monthly"),
+    Choice(90, "Quarterly", "quarterly"),
+    Choice(365, "Once a year or less", "yearly or less"),
+)
 
 # In the order the form and the interactive CLI ask them. The bounds repeat the model's (a test keeps them equal).
 FACTS: dict[str, Fact] = {
     fact.name: fact
     for fact in (
-        _text("use_case", "What is the use case, in a few words?"),
-        _int(
+        Fact(
+            "use_case",
+            "text",
+            "What is the use case, in a few words?",
+            label="Use case",
+            placeholder="e.g. Triage support tickets into 12 queues",
+        ),
+        Fact(
             "n_stable_examples",
+            "int",
             "How many stable, high-quality examples do you have?",
             0,
             MAX_COUNT,
+            label="Stable examples",
+            hint="Input/output pairs you would be happy to train on, that will still be right next month.",
+            placeholder="e.g. 120",
+            said="{} stable examples",
             lever="you collect {to:,} stable, high-quality examples ({more:,} more)",
             words=Words(
                 patterns=(
@@ -193,12 +111,19 @@ FACTS: dict[str, Fact] = {
             "enum",
             "What is actually failing?",
             choices=tuple(failure.value for failure in Failure),
+            label="What is failing",
+            options=FAILURE_OPTIONS,
+            said="failing: {}",
         ),
-        _int(
+        Fact(
             "change_freq_days",
-            "How often do the requirements change, in days?",
+            "int",
+            "How often do the requirements change?",
             1,
             MAX_DAYS,
+            label="Requirements change",
+            options=_PERIOD_OPTIONS,
+            said="requirements change {}",
             words=Words(
                 patterns=(
                     rf"{_REQS} {_CHANGE}(?: (?P<v>.+))?",
@@ -215,21 +140,27 @@ FACTS: dict[str, Fact] = {
                 examples=("requirements change weekly", "every 10 days"),
             ),
         ),
-        _bool(
+        Fact(
             "tried_prompt_iteration",
+            "bool",
             "Have you iterated on the prompt?",
-            "a better prompt does not move your metric",
+            label="Iterated on the prompt",
+            tried=Choice("prompt", "Iterating on the prompt", "prompt iteration"),
+            lever="a better prompt does not move your metric",
             words=Words(
                 names=r"iterat\w*(?: on)? prompts?|prompt (?:iterations?|engineering|tuning|tweaking)|prompting"
                 r"|iterat(?:ed|ing)|tried prompts?|tweak\w* prompts?|touch\w* prompts?",
                 examples=("we iterated on the prompt", "we haven't iterated on the prompt"),
             ),
         ),
-        _int(
+        Fact(
             "prompt_iterations",
+            "int",
             "How many prompt iterations so far?",
             0,
             MAX_SMALL_COUNT,
+            label="Prompt iterations",
+            said="{} prompt iterations",
             lever="{to} honest prompt iterations ({more} more) no longer move your metric",
             words=Words(
                 patterns=(
@@ -241,11 +172,15 @@ FACTS: dict[str, Fact] = {
                 examples=("20 prompt iterations",),
             ),
         ),
-        _int(
+        Fact(
             "prompt_authors",
+            "int",
             "How many different people wrote them?",
             0,
             MAX_SMALL_COUNT,
+            label="Prompt authors",
+            hint="Ten iterations by one person can still miss what a second pair of eyes sees.",
+            said="{} prompt authors",
             lever="{to} different people have written versions of the prompt ({more} more)",
             words=Words(
                 patterns=(
@@ -258,10 +193,13 @@ FACTS: dict[str, Fact] = {
                 examples=("3 prompt authors",),
             ),
         ),
-        _bool(
+        Fact(
             "tried_few_shot",
+            "bool",
             "Have you tried few-shot examples in the prompt?",
-            "few-shot examples do not move your metric",
+            label="Tried few-shot",
+            tried=Choice("few-shot", "Few-shot examples in the prompt", "few-shot"),
+            lever="few-shot examples do not move your metric",
             words=Words(
                 names=r"few ?shots?(?: examples?| prompting| prompts?| learning)?|in context (?:examples|learning)"
                 r"|examples (?:to|in|into) prompts?",
@@ -269,67 +207,91 @@ FACTS: dict[str, Fact] = {
                 examples=("we tried few-shot", "we haven't tried few-shot"),
             ),
         ),
-        _bool(
+        Fact(
             "tried_rag",
+            "bool",
             "Have you tried retrieval (RAG)?",
-            "retrieval does not move your metric",
+            label="Tried RAG",
+            tried=Choice("rag", "Retrieval (RAG)", "RAG"),
+            lever="retrieval does not move your metric",
             words=Words(
                 names=r"rag|retrieval(?: augmented)?(?: generation)?",
                 technique=True,
                 examples=("we tried rag", "we haven't tried rag"),
             ),
         ),
-        _bool(
+        Fact(
             "tried_cot",
+            "bool",
             "Have you tried chain-of-thought prompting?",
-            "reasoning first does not move your metric",
+            label="Tried chain-of-thought",
+            tried=Choice("cot", "Chain-of-thought", "chain-of-thought"),
+            lever="reasoning first does not move your metric",
             words=Words(
                 names=r"cot|chain of thoughts?(?: prompting)?|step by step(?: reasoning| prompting)?",
                 technique=True,
                 examples=("we tried chain of thought", "we haven't tried chain of thought"),
             ),
         ),
-        _bool(
+        Fact(
             "tried_dspy",
+            "bool",
             "Have you tried DSPy prompt optimisation (e.g. MIPROv2)?",
-            "DSPy does not move your metric",
+            label="Tried DSPy",
+            tried=Choice("dspy", "DSPy / MIPROv2 prompt optimisation", "DSPy"),
+            lever="DSPy does not move your metric",
             words=Words(
                 names=r"dspy|mipro ?v2|mipro|(?:automatic |automated )?prompt optimi[sz](?:ation|er|ing)",
                 technique=True,
                 examples=("we tried dspy", "we haven't tried dspy"),
             ),
         ),
-        _bool(
+        Fact(
             "has_eval_set",
+            "bool",
             "Do you have a held-out eval set with a metric?",
-            "you build a held-out eval set",
+            label="Eval set",
+            said="an eval set",
+            said_no="no eval set",
+            lever="you build a held-out eval set",
             words=Words(
                 names=r"(?:eval|evaluation|test|held out|holdout|hold out|validation|golden)(?: eval| evaluation)?"
                 r" (?:sets?|suites?|data|dataset)|evals|evaluations|eval",
                 examples=("we have an eval set", "there is no eval set"),
             ),
         ),
-        _bool(
+        Fact(
             "needs_citations",
-            "Do compliance or audit require a citation for each answer?",
+            "bool",
+            "Do compliance or audit need a citation for each answer?",
+            label="Citations required",
+            said="citations required",
+            said_no="no citations required",
             words=Words(
                 names=r"citations?|cite|citing|cited",
                 examples=("we need citations", "no citations needed"),
             ),
         ),
-        _bool(
+        Fact(
             "style_describable",
-            "Is the change you want a style you could describe in words?",
+            "bool",
+            "Could you describe the style you want in words?",
+            label="Style describable",
+            said="a style you can describe",
+            said_no="a style you cannot describe",
             words=Words(
                 names=r"\w*describ\w*",
                 examples=("we can describe the style", "we can't describe the style"),
             ),
         ),
-        _int(
+        Fact(
             "n_tools",
+            "int",
             "How many tools can the model call?",
             0,
             MAX_SMALL_COUNT,
+            label="Tools",
+            said="{} tools",
             words=Words(
                 patterns=(
                     r"(?:model )?(?P<v>.+?) (?:tools?|functions?|tool definitions)(?: available)?",
@@ -338,11 +300,14 @@ FACTS: dict[str, Fact] = {
                 examples=("the model has 12 tools",),
             ),
         ),
-        _int(
+        Fact(
             "daily_calls",
+            "int",
             "How many calls a day does the task get?",
             0,
             MAX_COUNT,
+            label="Calls a day",
+            said="{} calls a day",
             words=Words(
                 patterns=(
                     rf"(?P<v>.+?) {_CALLS} {_DAY}(?: .+)?",
@@ -358,9 +323,13 @@ FACTS: dict[str, Fact] = {
                 examples=("100k calls a day",),
             ),
         ),
-        _bool(
+        Fact(
             "latency_sensitive",
+            "bool",
             "Is the task latency-sensitive?",
+            label="Latency-sensitive",
+            said="latency-sensitive",
+            said_no="not latency-sensitive",
             words=Words(
                 names=r"latency (?:\S+ )?(?:sensitive|sensitivity|matters?|critical|important|insensitive|crucial"
                 r"|concern|priority)|(?:sensitive|care|cares) (?:to|about) latency|real ?time|low latency"
@@ -368,19 +337,26 @@ FACTS: dict[str, Fact] = {
                 examples=("latency matters", "latency doesn't matter"),
             ),
         ),
-        _bool(
+        Fact(
             "chasing_small_benchmark_gain",
+            "bool",
             "Is the goal a small benchmark gain (a 1-2 point MMLU bump)?",
+            label="Chasing a small benchmark gain",
+            said="chasing a small benchmark gain",
+            said_no="not chasing a small benchmark gain",
             words=Words(
                 names=r"benchmarks?|mmlu|leaderboards?|sota",
                 examples=("we're chasing a small benchmark gain", "we're not chasing a benchmark"),
             ),
         ),
-        _int(
+        Fact(
             "retrain_cadence_days",
-            "If you fine-tuned, how often would you retrain, in days?",
+            "int",
+            "If you fine-tuned, how often would you retrain (days)?",
             1,
             MAX_DAYS,
+            label="Retrain every (days)",
+            said="retraining every {} days",
             lever="you retrain no more often than every {to} days",
             words=Words(
                 patterns=(
@@ -391,6 +367,6 @@ FACTS: dict[str, Fact] = {
                 examples=("we retrain weekly", "every 30 days"),
             ),
         ),
-        _text("notes", "Anything else reviewers should know?"),
+        Fact("notes", "text", "Anything else reviewers should know?", label="Notes"),
     )
 }

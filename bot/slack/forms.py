@@ -17,7 +17,6 @@ from bot.engine.answers import (
     FACTS,
     Answers,
     AnswersError,
-    Failure,
     contradictions,
     means_unanswered,
     parse_answers,
@@ -29,16 +28,11 @@ SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,40}$")]
 USE_CASE_MAX = 300
 NOTES_MAX = 3_000
 
-# Option values shared with templates/slack/form.json.j2 (tests/test_forms.py keeps them equal).
-FAILURE_CHOICES = tuple(failure.value for failure in Failure)
-FREQUENCY_CHOICES = ("1", "7", "14", "30", "90", "365")
-TRIED_CHOICES = {
-    "prompt": "tried_prompt_iteration",
-    "few-shot": "tried_few_shot",
-    "rag": "tried_rag",
-    "cot": "tried_cot",
-    "dspy": "tried_dspy",
-}
+# The values of the form's options, from the facts it renders them from (templates/slack/form.json.j2).
+FAILURE_CHOICES = tuple(str(option.value) for option in FACTS["primary_failure"].options)
+FREQUENCY_CHOICES = tuple(str(option.value) for option in FACTS["change_freq_days"].options)
+# The boxes under "What have you tried already?": one per technique, by its value, and "Nothing yet".
+TRIED_CHOICES = {str(fact.tried.value): fact.name for fact in FACTS.values() if fact.tried is not None}
 NOTHING_TRIED = "nothing"
 YES_NO_CHOICES = {"yes": True, "no": False, "unknown": None}
 

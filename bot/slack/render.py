@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.engine.answers import FACTS
 from bot.followups.examples import EXAMPLES
 from bot.slack import ids, limits
 from bot.templating import build_environment
@@ -75,6 +76,7 @@ class Renderer:
         self._env.filters["link"] = mrkdwn_link
         self._env.filters["mention"] = mention
         self._env.globals["ids"] = ids
+        self._env.globals["facts"] = FACTS  # every fact's words: questions, labels, options (bot/engine/facts.py)
         self._env.globals["limits"] = limits
         self._env.globals["examples"] = EXAMPLES  # the phrasings help and hints show (bot/followups/examples.py)
         self._env.globals["rereview_emoji"] = rereview_emoji  # the reaction messages suggest for a re-review
