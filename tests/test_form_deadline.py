@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.listeners.command import TRIGGER_BUDGET, open_form
+from bot.listeners.command import open_form
+from bot.listeners.common import TRIGGER_BUDGET
 from bot.slack.forms import FormMetadata
 from tests.slack_support import CHANNEL, TEAM, USER, BotClient, trigger_id
 from tests.test_metrics import scrape, value, wait_for_value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ from bot.commands.digest import digest_command
 from bot.engine.answers import FACTS
 from bot.engine.ruleset import RuleSet
 from bot.followups.history import decided_under_older_rules, history_rows
+from bot.listeners.common import open_view
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
@@ -35,11 +37,6 @@ SUBCOMMAND_WORDS = frozenset({"status", "settings", "config", "version", "list",
 INCOMPLETE = "Slack sent this command without its channel, user or trigger; please run it again."
 # How many of the channel's decisions `history` lists.
 HISTORY_LIMIT = 10
-# A trigger_id works for 3 seconds from when Slack sent the request. Once this long has passed since the request
-# reached the bot, views.open would most likely arrive too late (network, Slack's own answer time): under a load
-# the process cannot keep up with, trying anyway only makes the next forms late too. The person is asked to run
-# the command again instead.
-TRIGGER_BUDGET = 2.0
 
 
 def subcommand(text: str) -> tuple[str | None, bool]:
@@ -67,58 +64,72 @@ def register(app: App, services: Services) -> None:
         text = command.get("text")
         text = unescape(text) if isinstance(text, str) else ""  # "R&amp;D" is what the person typed as "R&D"
         word, known = subcommand(text)
-        if word == "history":
-            workspace, channel, response_url = (command.get(k) for k in ("team_id", "channel_id", "response_url"))
-            if not (_is_id(workspace) and _is_id(channel) and isinstance(response_url, str)):
-                ack(text=INCOMPLETE)
-                return
-            ack()
-            services.run_soon(
-                show_history, services=services, workspace=workspace, channel=channel, response_url=response_url
-            )
-            return
-        if word == "digest" and known:
-            ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
-            response_url = command.get("response_url")
-            if not (all(_is_id(value) for value in ids) and isinstance(response_url, str)):
-                ack(text=INCOMPLETE)
-                return
-            words = text.split()
-            action = words[1].lower() if len(words) > 1 else "status"
-            ack()
-            services.run_soon(
-                digest_command,
-                services=services,
-                workspace=ids[0],
-                channel=ids[1],
-                user=ids[2],
-                action=action,
-                response_url=response_url,
-            )
-            return
-        if word is not None:
+        if word is None:
+            ask_with_the_form(ack, services, command, text)
+        elif known and word in ROUTES:
+            ROUTES[word](ack, services, command, text)
+        else:
             ack(**services.renderer.message("help", command=COMMAND, unknown=None if known else word))
-            return
-        trigger_id = command.get("trigger_id")
-        try:
-            metadata = FormMetadata(
-                team=command.get("team_id"), channel=command.get("channel_id"), user=command.get("user_id")
-            )
-        except ValidationError:
-            metadata = None
-        if metadata is None or not is_trigger_id(trigger_id):
-            ack(text=INCOMPLETE)
-            return
-        ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds
-        services.run_now(
-            open_form,
-            services=services,
-            trigger_id=trigger_id,
-            metadata=metadata,
-            text=text,
-            response_url=command.get("response_url"),
-            received=time.monotonic(),
+
+
+def history(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:
+    """`history`: the channel's recent decisions, to the person who asked."""
+    del text
+    workspace, channel, response_url = (command.get(k) for k in ("team_id", "channel_id", "response_url"))
+    if not (_is_id(workspace) and _is_id(channel) and isinstance(response_url, str)):
+        ack(text=INCOMPLETE)
+        return
+    ack()
+    services.run_soon(show_history, services=services, workspace=workspace, channel=channel, response_url=response_url)
+
+
+def digest(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:
+    """`digest [on|off|now|preview]`: the channel's weekly digest."""
+    ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
+    response_url = command.get("response_url")
+    if not (all(_is_id(value) for value in ids) and isinstance(response_url, str)):
+        ack(text=INCOMPLETE)
+        return
+    words = text.split()
+    action = words[1].lower() if len(words) > 1 else "status"
+    ack()
+    workspace, channel, user = ids
+    services.run_soon(
+        digest_command,
+        services=services,
+        workspace=workspace,
+        channel=channel,
+        user=user,
+        action=action,
+        response_url=response_url,
+    )
+
+
+ROUTES: dict[str, Callable[[Ack, Services, dict[str, Any], str], None]] = {"history": history, "digest": digest}
+
+
+def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:
+    """A use case (or nothing): open the decision form, prefilled from the text."""
+    trigger_id = command.get("trigger_id")
+    try:
+        metadata = FormMetadata(
+            team=command.get("team_id"), channel=command.get("channel_id"), user=command.get("user_id")
         )
+    except ValidationError:
+        metadata = None
+    if metadata is None or not is_trigger_id(trigger_id):
+        ack(text=INCOMPLETE)
+        return
+    ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds
+    services.run_now(
+        open_form,
+        services=services,
+        trigger_id=trigger_id,
+        metadata=metadata,
+        text=text,
+        response_url=command.get("response_url"),
+        received=time.monotonic(),
+    )
 
 
 def open_form(
@@ -144,31 +155,6 @@ def open_form(
         response_url=response_url,
         who=f"{metadata.user} in {metadata.channel}",
     )
-
-
-def open_view(
-    services: Services, *, trigger_id: str, view: Any, received: float, response_url: object, who: str
-) -> None:
-    """`views.open` with a trigger received at `received` (monotonic): unless the trigger has all but expired;
-    when it is not opened, the person is told through `response_url`."""
-    notice = services.renderer.message
-    late = time.monotonic() - received
-    if late > TRIGGER_BUDGET:
-        log.warning("form for %s not opened: %.1f s after the request, its trigger is about to expire", who, late)
-        services.metrics.form("too-late")
-        if isinstance(response_url, str):  # on another thread: this one is needed for the forms queued behind
-            services.respond_soon(response_url, notice("notice", kind="form-too-late"))
-        return
-    try:
-        services.trigger_client.views_open(trigger_id=trigger_id, view=view)
-    except (SlackApiError, SlackClientError, OSError) as exc:
-        error = error_code(exc)
-        log.warning("views.open failed for %s: %s", who, error)
-        services.metrics.form("failed")
-        if isinstance(response_url, str):
-            respond(response_url, notice("notice", kind="form-failed", error=error))
-        return
-    services.metrics.form("opened")
 
 
 def _is_id(value: object) -> bool:

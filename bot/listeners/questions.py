@@ -20,7 +20,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.engine.answers import FACTS
-from bot.listeners.reviews import Click, clicked, clicked_decision, incomplete
+from bot.listeners.common import Click, clicked, clicked_decision, incomplete
 from bot.services import Services
 from bot.slack.delivery import respond
 from bot.slack.ids import ActionId

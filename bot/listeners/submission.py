@@ -41,34 +41,33 @@ def register(app: App, services: Services) -> None:
         if result.answers is None:
             ack(response_action="errors", errors=result.errors)
             return
-        if metadata.decision is not None:
-            external = from_another_organisation(
-                user_team=user.get("team_id") if isinstance(user, dict) else None,
-                workspace=metadata.team,
-                user_org=enterprise_of(body),
-            )
-            record_edit(
-                ack, services, metadata, metadata.decision, result.answers, view_id=view.get("id"), external=external
-            )
-            return
-        # The verdict's post is claimed before the decision is stored: once the form closes, the post is on the
-        # durable work list, and another replica finishes it if this one stops.
-        job = VerdictJob(metadata.team, metadata.channel, new_decision_id())
-        try:
-            claim = services.worker.claim(job)
-            decided = services.decisions.decide(
-                workspace=job.workspace,
-                channel=job.channel,
-                requester=metadata.user,
-                answers=result.answers,
-                decision_id=job.decision,
-            )
-        except StoreUnavailable as exc:  # a claim without a decision is dropped by whoever takes it over
-            log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, exc.kind)
-            ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
-            return
-        ack()  # closes the form; the decision is stored and its post claimed, so it is not lost
-        services.worker.run_soon(services.verdicts.deliver, claim=claim, decided=decided)
+        if metadata.decision is None:
+            record_decision(ack, services, metadata, result.answers)
+        else:
+            record_edit(ack, services, metadata, metadata.decision, result.answers, body=body, view_id=view.get("id"))
+
+
+def record_decision(ack: Ack, services: Services, metadata: FormMetadata, answers: Answers) -> None:
+    """Store a new decision and claim its verdict's post before the form closes, then post it after the response.
+
+    The post is claimed before the decision is stored: once the form closes, the post is on the durable work list,
+    and another replica finishes it if this one stops."""
+    job = VerdictJob(metadata.team, metadata.channel, new_decision_id())
+    try:
+        claim = services.worker.claim(job)
+        decided = services.decisions.decide(
+            workspace=job.workspace,
+            channel=job.channel,
+            requester=metadata.user,
+            answers=answers,
+            decision_id=job.decision,
+        )
+    except StoreUnavailable as exc:  # a claim without a decision is dropped by whoever takes it over
+        log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, exc.kind)
+        ack(response_action="errors", errors={BlockId.USE_CASE.value: NOT_SAVED})
+        return
+    ack()  # closes the form; the decision is stored and its post claimed, so it is not lost
+    services.worker.run_soon(services.verdicts.deliver, claim=claim, decided=decided)
 
 
 def record_edit(
@@ -78,11 +77,17 @@ def record_edit(
     decision_id: str,
     answers: Answers,
     *,
+    body: dict[str, Any],
     view_id: object,
-    external: bool = False,
 ) -> None:
     """Claim the edit of `decision_id` before the form closes, so it is done once even if this process stops. The
     rights are checked again here: the form may have been opened before they changed."""
+    user = body.get("user")
+    external = from_another_organisation(
+        user_team=user.get("team_id") if isinstance(user, dict) else None,
+        workspace=metadata.team,
+        user_org=enterprise_of(body),
+    )
     if not isinstance(view_id, str) or not SLACK_ID.fullmatch(view_id):
         ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
         return
