@@ -79,6 +79,26 @@ class Metrics:
         if process:  # resident memory, CPU, open files: read from /proc when scraped, where there is one
             ProcessCollector(namespace="should_finetune", registry=registry)
 
+        self._define_http(registry)
+        self._define_outcomes(registry)
+        self._define_dependencies(registry)
+        # The request path's series, looked up once: `labels()` costs more than the update itself.
+        self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._outcomes = _Bounded(limit=32)
+        self._review_labels = _Bounded(limit=16)
+        self._digest_results = _Bounded(limit=16)
+        self._errors = _Bounded(limit=64)
+        self._methods = _Bounded(limit=64, pattern=_METHOD)
+        self._codes = _Bounded(limit=128)
+        self._steps = _Bounded(limit=32)
+        for pool in ("background", "urgent"):
+            self._work.labels(pool)
+            self._work_failures.labels(pool)
+        for result in ("sent", "quiet", "failed", "retry"):
+            self._digests.labels(result)
+
+    def _define_http(self, registry: CollectorRegistry) -> None:
+        """Requests answered, their latency, and Slack's redeliveries."""
         self._requests = Counter(
             PREFIX + "requests",
             "HTTP requests answered, by kind (command, view_submission, event:<type>, health, ...) and status.",
@@ -98,6 +118,9 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+
+    def _define_outcomes(self, registry: CollectorRegistry) -> None:
+        """What the bot did: decisions, follow-ups, forms, re-reviews, digests."""
         self._decisions = Counter(
             PREFIX + "decisions",
             "Decisions made from a submitted form, by verdict and next step.",
@@ -139,6 +162,9 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+
+    def _define_dependencies(self, registry: CollectorRegistry) -> None:
+        """Failures of Redis and the Web API, and the work running after the response."""
         self._redis_errors = Counter(
             PREFIX + "redis_errors", "Redis failures, by exception class.", ["error"], registry=registry
         )
@@ -167,20 +193,6 @@ class Metrics:
             ["pool"],
             registry=registry,
         )
-        # The request path's series, looked up once: `labels()` costs more than the update itself.
-        self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._outcomes = _Bounded(limit=32)
-        self._review_labels = _Bounded(limit=16)
-        self._digest_results = _Bounded(limit=16)
-        self._errors = _Bounded(limit=64)
-        self._methods = _Bounded(limit=64, pattern=_METHOD)
-        self._codes = _Bounded(limit=128)
-        self._steps = _Bounded(limit=32)
-        for pool in ("background", "urgent"):
-            self._work.labels(pool)
-            self._work_failures.labels(pool)
-        for result in ("sent", "quiet", "failed", "retry"):
-            self._digests.labels(result)
 
     # HTTP
 
