@@ -318,6 +318,33 @@ def test_verdict_says_what_was_decided(ruleset: RuleSet, name: str) -> None:
 
 # The bundled templates, every file of them (Slack's and the command line's).
 TEMPLATE_FILES = sorted(path for path in Settings(_env_file=None).template_dirs[-1].rglob("*") if path.is_file())
+VERDICTS = "_verdicts.j2"
+# A verdict's id, as templates compare a report's verdict with it: the only way another template may spell one.
+_VERDICT_ID = re.compile(r"""["'](?:dont-)?fine-tune["']""")
+_VERDICT_WORDS = re.compile(r"(?i)don.?t fine-tune|fine-tune,? \(?yet")
+
+
+def test_no_template_spells_a_verdict_but_the_one_that_defines_the_words() -> None:
+    """The words of the verdicts are in templates/_verdicts.j2 alone: every other template (Slack's and the command
+    line's) says a verdict with its `said` macro, and spells a verdict's id only to compare with it."""
+    assert any(path.name == VERDICTS for path in TEMPLATE_FILES)
+    for path in TEMPLATE_FILES:
+        if path.name == VERDICTS:
+            continue
+        text = path.read_text()
+        assert not _VERDICT_WORDS.search(text), path
+        for found in _VERDICT_ID.finditer(text):
+            assert re.search(r"[!=]=\s*$", text[: found.start()]), f"{path}: {text[found.start() - 40 : found.end()]}"
+
+
+@pytest.mark.parametrize("name", ["fine-tune", "few-shot"])
+def test_verdicts_are_said_in_the_defined_words(ruleset: RuleSet, name: str) -> None:
+    item = decided(ruleset, Answers.model_validate(HAND_PICKED[name]))
+    said = renderer().macro(VERDICTS, "said", item.verdict.verdict.value)
+    assert said == {"fine-tune": "fine-tune", "few-shot": "don't fine-tune yet"}[name]
+    messages = verdict_messages(item)
+    assert said.capitalize() in messages["verdict"]["blocks"][0]["text"]["text"]
+    assert f"*{said}*" in messages["undelivered/not_in_channel"]["text"]
 
 
 def test_no_template_spells_a_facts_words() -> None:
