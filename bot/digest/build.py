@@ -17,10 +17,10 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from bot.schedule import Period
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
+from bot.schedule import Period
 from bot.store import Decision, DecisionStore, DeliveryStatus
 from bot.store.activity import VersionRow
 
