@@ -15,10 +15,10 @@ import pytest
 from bot.decisions import new_version
 from bot.digest.build import BAR_WIDTH, Digest, bar, build_digest, sparkline
 from bot.digest.messages import compose, preview
-from bot.schedule import Period, Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate
+from bot.schedule import Period, Schedule
 from bot.settings import load_settings
 from bot.slack.limits import fits_message
 from bot.slack.render import Renderer
