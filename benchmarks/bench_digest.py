@@ -74,16 +74,17 @@ from bench_slack import redis_for_benchmark
 from bot.decisions import new_version
 from bot.digest.build import Digest, build_digest
 from bot.digest.messages import compose
-from bot.schedule import Period, Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.engine.verdict import evaluate
+from bot.schedule import Period, Schedule
 from bot.settings import load_settings
 from bot.slack import limits
 from bot.slack.render import Renderer
 from bot.store import DecisionStore, Delivery, DeliveryStatus, Trigger, connect_redis
 from bot.store.activity import VersionRow
 from tests.rules_support import copy_with_fewer_examples_needed
+from tests.store_support import append_version
 
 SEED = 42
 SIZES = (100, 1_000, 10_000)
@@ -187,7 +188,8 @@ def seed_channel(store: DecisionStore, ruleset: RuleSet, period: Period, n: int,
                 sooner += 1
             reviewer = rng.choice([user for user in REQUESTERS if user != requester])
             again = evaluate(ruleset, Answers.model_validate(reviewed_answers(values, rng)))
-            store.append_version(
+            append_version(
+                store,
                 workspace=TEAM,
                 channel=CHANNEL,
                 decision_id=decision.id,

@@ -28,11 +28,11 @@ import redis
 from bot.cli import main
 from bot.decisions import new_version
 from bot.digest.runner import DigestRunner, Result
-from bot.schedule import Schedule, parse_zone
 from bot.digest.scheduler import DigestScheduler
 from bot.engine.answers import Answers
 from bot.engine.verdict import evaluate
 from bot.runtime import open_services
+from bot.schedule import Schedule, parse_zone
 from bot.services import Services
 from bot.slack import limits
 from bot.slots import ComputeSlots
@@ -41,6 +41,7 @@ from tests import policy
 from tests.fakeslack import Call, FakeSlack
 from tests.rules_support import copy_with_fewer_examples_needed
 from tests.slack_support import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, USER, BotClient, bot_settings
+from tests.store_support import append_version
 
 NOW = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # Monday; the period due at 09:00 is 2026-W49
 PERIOD = Schedule().latest_due(NOW)
@@ -104,8 +105,8 @@ def rereview(services: Services, decision: Decision, *, at: datetime, verdict: s
         evaluate(services.decisions.ruleset, Answers.model_validate(latest.answers)), by="U0OTHER",
         trigger=Trigger.RE_REVIEW,
     ).model_copy(update={"verdict": verdict})  # fmt: skip
-    services.store.append_version(
-        workspace=TEAM, channel=decision.channel, decision_id=decision.id, version=version, now=at
+    append_version(
+        services.store, workspace=TEAM, channel=decision.channel, decision_id=decision.id, version=version, now=at
     )
 
 

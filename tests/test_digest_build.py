@@ -24,6 +24,7 @@ from bot.slack.limits import fits_message
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, Delivery, DeliveryStatus, Trigger
 from tests import policy
+from tests.store_support import append_version
 
 T = "T0001"
 C = "C0001"
@@ -113,7 +114,8 @@ def review(
 ) -> None:
     use_case = decision.versions[0].answers.get("use_case", "")
     verdict = evaluate(ruleset, Answers.model_validate({"use_case": use_case, **answers}))
-    store.append_version(
+    append_version(
+        store,
         workspace=T,
         channel=decision.channel,
         decision_id=decision.id,

@@ -26,6 +26,7 @@ from bot.store.activity import USE_CASE_CHARS
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
 from tests import policy
 from tests.redis_support import REDIS_MODES, redis_url_of
+from tests.store_support import append_version
 
 T = "T0001"
 C = "C0001"
@@ -102,7 +103,8 @@ def prefix_keys(client: redis.Redis, prefix: str) -> set[str]:
 
 def test_the_log_has_one_row_per_version_with_what_it_replaced_and_where_it_was_posted(store: DecisionStore) -> None:
     created = create(store, at=NOW, use_case=TRICKY, requester="U0REQ")
-    store.append_version(
+    append_version(
+        store,
         workspace=T,
         channel=C,
         decision_id=created.id,
@@ -111,7 +113,8 @@ def test_the_log_has_one_row_per_version_with_what_it_replaced_and_where_it_was_
         ),
         now=NOW + timedelta(hours=2),
     )
-    store.append_version(
+    append_version(
+        store,
         workspace=T,
         channel=C,
         decision_id=created.id,
@@ -157,8 +160,8 @@ def test_recording_the_delivery_again_replaces_the_first_row(
     store: DecisionStore, redis_client: redis.Redis, key_prefix: str
 ) -> None:
     created = create(store)
-    store.append_version(
-        workspace=T, channel=C, decision_id=created.id, version=new_version(), now=NOW + timedelta(minutes=5)
+    append_version(
+        store, workspace=T, channel=C, decision_id=created.id, version=new_version(), now=NOW + timedelta(minutes=5)
     )
     post(store, created, "1772442000.000100")
     post(store, created, "1772442000.000100")  # the same again: still one row
@@ -199,10 +202,17 @@ def test_the_log_range_includes_its_start_and_excludes_its_end(store: DecisionSt
     create(store, at=end, use_case="at the end")
     # A later version of a decision from before the period is in it; one written at the end is not.
     earlier = create(store, at=start - timedelta(days=1), use_case="earlier")
-    store.append_version(
-        workspace=T, channel=C, decision_id=earlier.id, version=new_version(use_case="earlier"), now=start + MICRO
+    append_version(
+        store,
+        workspace=T,
+        channel=C,
+        decision_id=earlier.id,
+        version=new_version(use_case="earlier"),
+        now=start + MICRO,
     )
-    store.append_version(workspace=T, channel=C, decision_id=inside.id, version=new_version(use_case="inside"), now=end)
+    append_version(
+        store, workspace=T, channel=C, decision_id=inside.id, version=new_version(use_case="inside"), now=end
+    )
 
     rows = store.activity_between(workspace=T, channel=C, start=start, end=end)
 
@@ -218,8 +228,8 @@ def test_the_log_range_includes_its_start_and_excludes_its_end(store: DecisionSt
 def test_a_long_use_case_is_cut_in_the_row(store: DecisionStore) -> None:
     long = "🚀" + "x" * 100 + "<!channel>"
     created = create(store, use_case=long)
-    store.append_version(
-        workspace=T, channel=C, decision_id=created.id, version=new_version(use_case=long), now=NOW + MICRO
+    append_version(
+        store, workspace=T, channel=C, decision_id=created.id, version=new_version(use_case=long), now=NOW + MICRO
     )
 
     rows = store.activity_between(workspace=T, channel=C, start=NOW, end=NOW + timedelta(days=1))
@@ -256,8 +266,8 @@ def test_more_decisions_than_one_load_script_reads_come_back_in_the_order_asked(
 ) -> None:
     made = [create(store, at=NOW + timedelta(seconds=n), use_case=f"use case {n}") for n in range(1_200)]
     multi = made[777]
-    store.append_version(
-        workspace=T, channel=C, decision_id=multi.id, version=new_version(verdict="fine-tune"), now=NOW + MICRO
+    append_version(
+        store, workspace=T, channel=C, decision_id=multi.id, version=new_version(verdict="fine-tune"), now=NOW + MICRO
     )
     # Deleted decisions, at the edges of the batches of 500.
     gone = {made[i].id for i in (0, 499, 500, 999, 1_199)}
@@ -330,11 +340,11 @@ def test_stale_lists_the_decisions_whose_latest_version_other_rules_decided_olde
 ) -> None:
     old = [create(store, at=NOW - timedelta(days=40 - i)) for i in range(3)]  # weeks before any digest period
     redone = create(store, at=NOW - timedelta(days=2))
-    store.append_version(workspace=T, channel=C, decision_id=redone.id, version=new_version(sha=SHA_NEW), now=NOW)
+    append_version(store, workspace=T, channel=C, decision_id=redone.id, version=new_version(sha=SHA_NEW), now=NOW)
     new = store.create_decision(workspace=T, channel=C, requester="U0REQ", version=new_version(sha=SHA_NEW), now=NOW)
     back = create(store, at=NOW - timedelta(days=1))  # decided under the new rules, then again under the old
-    store.append_version(workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_NEW), now=NOW)
-    store.append_version(workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_OLD), now=NOW)
+    append_version(store, workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_NEW), now=NOW)
+    append_version(store, workspace=T, channel=C, decision_id=back.id, version=new_version(sha=SHA_OLD), now=NOW)
 
     assert [d.id for d in store.stale(workspace=T, channel=C, ruleset_sha256=SHA_NEW)] == [
         *(d.id for d in old),
@@ -365,7 +375,7 @@ def test_a_channel_written_before_the_rules_hash_existed_gets_it_from_its_log(
 ) -> None:
     made = [create(store, at=NOW + i * MICRO) for i in range(12)]
     for decision in made[::3]:
-        store.append_version(workspace=T, channel=C, decision_id=decision.id, version=new_version(sha=SHA_NEW))
+        append_version(store, workspace=T, channel=C, decision_id=decision.id, version=new_version(sha=SHA_NEW))
     expected = {d.id for i, d in enumerate(made) if i % 3}
     redis_client.delete(rules_key(key_prefix))  # as an older version of the bot left it
     # Written meanwhile, so newer than the log: kept as it is.

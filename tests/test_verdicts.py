@@ -111,7 +111,10 @@ def test_a_form_acknowledged_by_a_replica_that_stopped_gets_its_verdict_from_the
     assert decision.delivery.status is DeliveryStatus.POSTED
     assert explanation["thread_ts"] == decision.delivery.ts
     # The thread works like any other: it is indexed, and its explanation takes re-review reactions.
-    assert bot.services.store.is_verdict_thread(workspace=TEAM, channel=CHANNEL, thread_ts=decision.delivery.ts)
+    assert (
+        bot.services.store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=decision.delivery.ts)
+        is not None
+    )
     time.sleep(LEASE * 3)  # more sweeps change nothing
     assert len(posts(bot.fake, VERDICT_EVENT, decision_id)) == 1
     assert len(posts(bot.fake, EXPLANATION_EVENT, decision_id)) == 1
@@ -128,7 +131,7 @@ def test_a_verdict_posted_just_before_its_worker_stopped_is_found_not_posted_aga
     decision = services.store.decision(workspace=TEAM, channel=CHANNEL, decision_id=decided.decision.id)
     assert decision is not None
     assert (decision.delivery.status, decision.delivery.ts) == (DeliveryStatus.POSTED, posted["ts"])
-    assert services.store.is_verdict_thread(workspace=TEAM, channel=CHANNEL, thread_ts=posted["ts"])
+    assert services.store.decision_for_thread(workspace=TEAM, channel=CHANNEL, thread_ts=posted["ts"]) is not None
 
 
 def test_a_verdict_and_explanation_both_posted_are_only_recorded(bot: BotClient) -> None:

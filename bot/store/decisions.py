@@ -6,17 +6,14 @@ import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any, cast
+from typing import cast
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from bot.store.activity import RULESET_CHARS, VersionRow, parse_rows, version_row
 from bot.store.base import (
     RedisClient,
-    StoreError,
-    UtcDatetime,
     batch,
     channel_key,
     check_aware,
@@ -25,6 +22,17 @@ from bot.store.base import (
     check_prefix,
     check_ts,
     raises_store_errors,
+)
+from bot.store.models import (
+    Decision,
+    DecisionExists,
+    DecisionNotFound,
+    Delivery,
+    DeliveryStatus,
+    NewVersion,
+    Trigger,
+    Version,
+    _Meta,
 )
 
 __all__ = [
@@ -42,83 +50,6 @@ __all__ = [
 ]
 
 
-class Trigger(StrEnum):
-    """What produced a version of a decision."""
-
-    SUBMIT = "submit"
-    EDIT = "edit"
-    RE_REVIEW = "re-review"
-    FOLLOW_UP = "follow-up"
-    ANSWERED = "answered"  # an open question answered with its button in the verdict's thread
-
-
-class NewVersion(BaseModel):
-    """The data of a version as the caller knows it; the store assigns its number and time."""
-
-    model_config = ConfigDict(frozen=True)
-
-    answers: dict[str, Any]
-    verdict: str
-    next_step: str
-    decided_by: str
-    fired: list[str]
-    ruleset_version: str
-    ruleset_sha256: str
-    by: str
-    trigger: Trigger
-
-
-class Version(NewVersion):
-    """One stored version of a decision; never rewritten once written."""
-
-    number: int = Field(ge=1)
-    at: UtcDatetime
-
-
-class DeliveryStatus(StrEnum):
-    """Whether the verdict message reached Slack."""
-
-    PENDING = "pending"
-    POSTED = "posted"
-    FAILED = "failed"
-
-
-class Delivery(BaseModel):
-    """Where the verdict message is (its channel, maybe a DM, and ts, which is also its thread), or why it is not."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: DeliveryStatus
-    channel: str | None = None
-    ts: str | None = None
-    error: str | None = None
-    at: UtcDatetime | None = None
-
-
-class _Meta(BaseModel):
-    """The immutable part of a decision, stored as the `meta` field."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    workspace: str
-    channel: str
-    requester: str
-    created_at: UtcDatetime
-
-
-class Decision(_Meta):
-    """A decision asked for in one channel, with every version of its verdict, oldest first."""
-
-    delivery: Delivery
-    versions: list[Version] = Field(min_length=1)
-
-    @property
-    def latest(self) -> Version:
-        """The newest version."""
-        return self.versions[-1]
-
-
 _DECISIONS = TypeAdapter(list[Decision | None])
 
 
@@ -129,14 +60,6 @@ class _ThreadRef(BaseModel):
 
     channel: str
     decision: str
-
-
-class DecisionNotFound(StoreError, LookupError):
-    """No decision with that id in that channel."""
-
-
-class DecisionExists(StoreError):
-    """A decision with that id already exists in that channel."""
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -172,18 +95,6 @@ local function log_version(log_key, rules_key, number, previous, row, at, retent
   redis.call('PEXPIRE', rules_key, retention_ms)
 end
 """
-_APPEND_VERSION = (
-    LOG_VERSION_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local previous = redis.call('LINDEX', KEYS[2], -1)
-local number = redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-log_version(KEYS[3], KEYS[4], number, previous, ARGV[3], ARGV[4], ARGV[2])
-return number
-"""
-)
 # Creates a decision unless one with its id exists; returns 1, or 0 when it exists. One script rather than a WATCHed
 # transaction: one round trip, and on a Redis Cluster a single command, which the client's per-node breaker covers.
 # KEYS: decision, versions, the channel's index, activity log, rules hash. ARGV: meta JSON, delivery JSON, the first
@@ -269,7 +180,6 @@ class DecisionStore:
         self._prefix = check_prefix(prefix)
         self.retention = retention
         self._create = client.register_script(_CREATE)
-        self._append_version = client.register_script(_APPEND_VERSION)
         self._record_delivery = client.register_script(_RECORD_DELIVERY)
         self._load_script = client.register_script(_LOAD)
 
@@ -338,28 +248,6 @@ class DecisionStore:
             raise DecisionExists(f"decision {decision_id} already exists in {workspace}:{channel}")
         return Decision(**meta.model_dump(), delivery=delivery, versions=[first])
 
-    def append_version(
-        self, *, workspace: str, channel: str, decision_id: str, version: NewVersion, now: datetime | None = None
-    ) -> Version:
-        """Append a version to a decision; its number is its position, so concurrent appends get distinct numbers."""
-        key = self._decision_key(workspace, channel, decision_id)
-        at = check_aware("now", now) if now is not None else datetime.now(UTC)
-        payload = _version_json(_stamp(version, number=1, at=at))
-        retention_ms = int(self.retention / timedelta(milliseconds=1))
-        activity = f"{self._channel_key(workspace, channel)}:activity"
-        row = version_row(
-            decision=decision_id, version=version.model_dump(mode="json"), requester=None, at=at.timestamp()
-        )
-        number = int(
-            self._append_version(
-                keys=[key, f"{key}:versions", activity, self._rules_key(workspace, channel)],
-                args=[payload, retention_ms, row, at.timestamp()],
-            )
-        )
-        if number == 0:
-            raise DecisionNotFound(f"no decision {decision_id} in {workspace}:{channel}")
-        return _stamp(version, number=number, at=at)
-
     def record_delivery(self, *, workspace: str, channel: str, decision_id: str, delivery: Delivery) -> None:
         """Store where the verdict was posted (or why not); a POSTED delivery also indexes its thread."""
         key = self._decision_key(workspace, channel, decision_id)
@@ -385,10 +273,6 @@ class DecisionStore:
         # would go around the client's per-node breaker.
         [found] = self._load(workspace, channel, [decision_id])
         return found
-
-    def is_verdict_thread(self, *, workspace: str, channel: str, thread_ts: str) -> bool:
-        """Whether that thread in that channel starts at a verdict message; one cheap lookup, for the request path."""
-        return bool(self._redis.hexists(f"{self._channel_key(workspace, channel)}:threads", check_ts(thread_ts)))
 
     def record_explanation(
         self, *, workspace: str, channel: str, decision_id: str, delivery: Delivery, ts: str

@@ -23,6 +23,7 @@ from bot.store.base import (
     RedisClient,
     StoreError,
     channel_key,
+    check_aware,
     check_client,
     check_id,
     check_prefix,
@@ -290,15 +291,17 @@ class WorkQueue:
         decision_id: str,
         version: NewVersion | None = None,
         versions_seen: int = 0,
+        now: datetime | None = None,
     ) -> Version | None:
         """Record an answer atomically: the thread's new conversation state, the reply to send, and `version` as a
-        new version of the decision (which must be in the thread's channel). Raises `ThreadChanged` when the
+        new version of the decision (which must be in the thread's channel), made at `now` (the present by
+        default). Raises `ThreadChanged` when the
         conversation or the versions changed since read (`conversation.revision`, `versions_seen`), `ClaimLost`
         when the claim is no longer held, `DecisionNotFound` when the decision is gone."""
         ref = claim.ref
         decision_key = f"{channel_key(self._prefix, ref.workspace, ref.channel)}:decision:"
         decision_key += check_id("decision", decision_id)
-        stamped, row, at = None, "", datetime.now(UTC)
+        stamped, row, at = None, "", check_aware("now", now) if now is not None else datetime.now(UTC)
         if version is not None:
             stamped = _stamp(version, number=versions_seen + 1, at=at)
             row = version_row(
