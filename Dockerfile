@@ -1,5 +1,5 @@
 # The production image of should-finetune. `docker run IMAGE` serves Slack over HTTP on port 3000; any other
-# command runs instead of `serve` (`docker run --rm IMAGE rules check`). How to run it: README.md, "Operations".
+# command runs instead of `serve` (`docker run --rm IMAGE rules check`). How to run it: docs/operations.md.
 #
 #   docker build -t should-finetune .
 #
@@ -26,11 +26,11 @@ RUN if [ "$(dpkg --print-architecture)" != "amd64" ]; then \
 
 WORKDIR /src
 
-# The lock's exports pin every package with its hashes (README.md, "Dependencies"): the image gets the versions CI
-# tested, and pip refuses any file whose hash the lock does not list. First the run-time set, into the virtual
-# environment the final stage takes (a layer of its own, rebuilt only when the lock changes), and the build backend,
-# into a separate one; the venv gets no pip of its own (the base image's pip installs into it), so it carries only
-# what the bot needs.
+# The lock's exports pin every package with its hashes (docs/development.md, "Dependencies"): the image gets the
+# versions CI tested, and pip refuses any file whose hash the lock does not list. First the run-time set, into the
+# virtual environment the final stage takes (a layer of its own, rebuilt only when the lock changes), and the build
+# backend, into a separate one; the venv gets no pip of its own (the base image's pip installs into it), so it carries
+# only what the bot needs.
 COPY requirements ./requirements
 RUN python -m venv --without-pip /opt/should-finetune \
     && python -m pip --python /opt/should-finetune/bin/python install --require-hashes -r requirements/runtime.txt \

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from bot.server import EVENTS_PATH
 from bot.slack.ids import COMMAND
 
-# Each scope is explained in the README ("What the app may do"); a call or an event that needs none of these is not
+# Each scope is explained in the README ("Installing it in Slack"); a call or an event that needs none of these is not
 # made. `channels:read` and `groups:read` are not asked for: channels are named with `<#C…>`, which Slack renders.
 BOT_SCOPES = (
     "commands",  # the slash command

@@ -385,7 +385,7 @@ def _load(kind: type[_S], overrides: dict[str, Any]) -> _S:
             conflict = error.get("ctx", {}).get("error")
             if isinstance(conflict, _Conflict):  # found once every setting was read: it names the one to blame
                 field = conflict.field
-            # Aliased fields report the alias; map either back to the one name the README documents.
+            # Aliased fields report the alias; map either back to the one name docs/configuration.md documents.
             field = next((f for f, alias in _SLACK_NAMES.items() if field in {alias, ENV_PREFIX + alias}), field)
             message = error["msg"].removeprefix("Value error, ")
             lines.append(f"setting {env_name(field)}: {message}")

@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 def setting_env(**settings: object) -> dict[str, str]:
-    """Environment variables for bot settings given by field name (`work_lease_seconds=2`), as the README names
+    """Environment variables for bot settings given by field name (`work_lease_seconds=2`), as docs/configuration.md names
     them; an unknown name is a mistake in the test."""
     unknown = sorted(set(settings) - set(Settings.model_fields))
     if unknown:
