@@ -141,7 +141,7 @@ def _hint(fact: Fact) -> str:
     if fact.type == "bool":
         return "[yes/no]"
     if fact.type == "int":
-        return "[a whole number]"
+        return "[a whole number of days]" if fact.name.endswith("_days") else "[a whole number]"
     if fact.type == "enum":
         return "[" + ", ".join(f"{i}={choice}" for i, choice in enumerate(fact.choices, start=1)) + "]"
     return "[text]"
