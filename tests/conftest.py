@@ -1,4 +1,9 @@
-"""Shared fixtures and strategies. Tests use the bundled rule set unless they make their own."""
+"""Shared fixtures and strategies.
+
+Two rule sets: the tests' own fixture (`fixture_ruleset`, `fixture_rules_copy`; tests/data/fixture_rules/), which every
+test of the bot's machinery uses, and the shipped policy (`ruleset`, `rules_copy`; rules/), for the policy's own tests.
+See tests/README.md.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +17,32 @@ from hypothesis import strategies as st
 from bot.engine.answers import FACTS, MAX_COUNT, Answers, contradictions
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.resources import default_rules_dir
+from tests import fixture_rules
 
 pytest_plugins = ["tests.redis_support", "tests.slack_support"]
 
 
 @pytest.fixture(scope="session")
+def fixture_ruleset() -> RuleSet:
+    """The tests' own rule set (tests/data/fixture_rules/), for every test that is not about the shipped policy."""
+    return fixture_rules.ruleset()
+
+
+@pytest.fixture
+def fixture_rules_copy(tmp_path: Path) -> Path:
+    """A writable copy of the tests' own rule set, for tests that break or change a rule set."""
+    return fixture_rules.copy(tmp_path)
+
+
+@pytest.fixture(scope="session")
 def ruleset() -> RuleSet:
+    """The shipped policy (rules/): only for the policy's own tests (see tests/README.md)."""
     return load_ruleset(default_rules_dir())
 
 
 @pytest.fixture
 def rules_copy(tmp_path: Path) -> Path:
-    """A writable copy of the bundled rule set, for tests that break or change it."""
+    """A writable copy of the shipped policy: only for tests about the shipped rules themselves."""
     target = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), target, ignore=shutil.ignore_patterns("*.md"))
     return target
