@@ -1,7 +1,8 @@
 """Scenario-test support: the real bot served over HTTP on loopback, the fake Slack, and signed requests.
 
 Fixtures: `fake_slack` (a running FakeSlack), `bot` (the served bot wired to it and to real Redis); `served_bot` serves
-one with settings of the test's choosing. `BotClient` builds the payloads Slack would send: slash commands, and view
+one with settings of the test's choosing. Both decide by the tests' own rule set (`tests.fixture_rules`), not the
+shipped policy. `BotClient` builds the payloads Slack would send: slash commands, and view
 submissions filled in from the very view the bot opened.
 
 The payload builders (`thread_message`, `bot_message`, `event_callback`, `block_actions`, `submission_payload`) are
@@ -35,6 +36,7 @@ from bot.runtime import open_services
 from bot.server import SlackWSGI, create_server
 from bot.services import Services
 from bot.settings import Settings
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack, rich_text
 
 SIGNING_SECRET = "8f742231b10e8888abcd99eeefff85a5"  # 32 hexadecimal characters, as Slack issues them
@@ -605,8 +607,10 @@ def block_actions(
 
 
 def bot_settings(fake: FakeSlack, redis_url: str, prefix: str, **overrides: Any) -> Settings:
-    """Settings for a bot that talks to `fake` and keeps its keys under `prefix`."""
+    """Settings for a bot that talks to `fake`, keeps its keys under `prefix` and decides by the tests' own rule set
+    (tests/data/fixture_rules/, not the shipped policy)."""
     values: dict[str, Any] = {
+        "rules_dir": fixture_rules.DIRECTORY,
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": fake.url,

@@ -37,9 +37,8 @@ from bot.services import Services
 from bot.slack import limits
 from bot.slots import ComputeSlots
 from bot.store import Decision, Delivery, DeliveryStatus, Trigger
-from tests import policy
+from tests import fixture_rules
 from tests.fakeslack import Call, FakeSlack
-from tests.rules_support import copy_with_fewer_examples_needed
 from tests.slack_support import BOT_TOKEN, CHANNEL, SIGNING_SECRET, TEAM, USER, BotClient, bot_settings
 from tests.store_support import append_version
 
@@ -210,14 +209,14 @@ def test_decisions_todays_rules_would_decide_differently_are_listed_with_a_hint(
             services, fake_slack, count=1, examples=5, use_case="five examples", start=PERIOD.start + timedelta(days=1)
         )
         seed(services, fake_slack, examples=30, use_case="three weeks ago", start=PERIOD.start - timedelta(days=21))
-    rules = copy_with_fewer_examples_needed(tmp_path, 20)  # few-stable-examples now fires below 20, not 50
+    rules = fixture_rules.copy_with_fewer_examples_needed(tmp_path, 20)  # too-few-examples: below 20, not 40
     with digest_services(fake_slack, redis_url, key_prefix, rules_dir=rules) as services:
         services.digest.run_due(NOW)
     [summary] = summaries(fake_slack)
     text = text_of(summary)
     assert "Today's rules would decide these differently" in text
     # The three with 30 examples, one of them from an earlier week; 5 is still too few.
-    assert text.count(f"under rule set {policy.VERSION}; now") == 3
+    assert text.count(f"under rule set {fixture_rules.VERSION}; now") == 3
     assert "three weeks ago" in text
     assert "3 of this channel's decisions were decided under other rules" in text
     assert "React with :repeat: on a verdict" in text

@@ -57,7 +57,8 @@ def last_reply(bot: BotClient, thread_ts: str, count: int) -> str:
 
 @pytest.fixture
 def verdict(bot: BotClient) -> str:
-    """A posted verdict (30 examples: few-shot first), whose thread holds the explanation; its ts."""
+    """A posted verdict (30 examples: few-shot first, by the tests' own rules), whose thread holds the explanation; its
+    ts."""
     return bot.decide()
 
 
@@ -69,14 +70,14 @@ def test_a_conversation_builds_hypotheticals_resets_them_and_applies_one(bot: Bo
     assert bot.ask("why", thread_ts=verdict).status == 200
     why = last_reply(bot, verdict, 2)
     assert "Why don't fine-tune yet" in why
-    assert "Fewer than 50 stable, high-quality examples" in why
+    assert "Under 40 examples" in why
     assert "Sources:" in why
-    assert "few-stable-examples" not in why  # people read this: the rule's title, not its id
+    assert "too-few-examples" not in why  # people read this: the rule's title, not its id
 
     assert bot.ask("What if we had 600 examples?", thread_ts=verdict).status == 200
     what_if = last_reply(bot, verdict, 3)
     assert "Stable examples: 30 → *600*" in what_if
-    assert "stops firing: Fewer than 50 stable, high-quality examples" in what_if
+    assert "stops firing: Under 40 examples" in what_if
     assert "now fires:" in what_if
     assert "n_stable_examples" not in what_if
     assert "`" not in what_if.split("_Say")[0]  # no rule ids in code spans; only the commands to say are
@@ -140,7 +141,7 @@ def test_why_not_rules_and_help(bot: BotClient, verdict: str) -> None:
     assert "Why not fine-tune" in last_reply(bot, verdict, 2)
     bot.ask("rules", thread_ts=verdict)
     rules = last_reply(bot, verdict, 3)
-    assert "`few-stable-examples`" in rules
+    assert "`too-few-examples`" in rules
     assert "(decides)" in rules
     bot.ask("help", thread_ts=verdict)
     assert "what if we had 600 examples" in last_reply(bot, verdict, 4)
@@ -155,7 +156,7 @@ def test_a_casually_phrased_what_if_is_answered_with_the_new_verdict(bot: BotCli
     assert bot.ask(text, thread_ts=verdict).status == 200
     reply = last_reply(bot, verdict, 2)
     assert "Stable examples: 30 → *5,000*" in reply
-    assert "stops firing: Fewer than 50 stable, high-quality examples" in reply
+    assert "stops firing: Under 40 examples" in reply
     assert "Then:" in reply
 
 

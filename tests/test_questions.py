@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,11 +21,10 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.engine.answers import FACTS
-from bot.engine.ruleset import load_ruleset
 from bot.slack.ids import ActionId, BlockId
 from bot.store import Trigger
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack
-from tests.rules_support import RULES, lower_few_examples_threshold
 from tests.slack_support import CHANNEL, TEAM, USER, BotClient, sign
 from tests.test_followups import OwnRedis, texts
 from tests.test_followups import own_redis as own_redis  # noqa: PLC0414 - the fixture, shared
@@ -228,10 +226,10 @@ def test_the_requester_answers_no_and_the_verdict_becomes_build_an_eval_set(revi
 
     reply = texts(bot.wait_replies(verdict, 2))[1]
     assert f"<@{USER}> answered *{EVAL_SET}* with *No*, recorded as version 2." in reply
-    assert "Now: don't fine-tune yet, *Build an eval set first*, because" in reply
+    assert "Now: don't fine-tune yet, *Make an eval set*, because" in reply
     assert "The verdict changes from version 1" in reply
     # The new next step comes with its playbook, since the explanation above describes the old one.
-    assert ":clipboard: *Do this next: Build an eval set first*\n1. " in reply
+    assert ":clipboard: *Do this next: Make an eval set*\n1. " in reply
     assert f"<@{REVIEWER}> <!subteam^{GROUP}>: please take a look (the verdict changed)." in reply
     # What is still open is asked again, with its buttons; the eval-set question is not among them any more.
     answered = posted(bot, reply_ts(bot, verdict, 1))
@@ -242,7 +240,7 @@ def test_the_requester_answers_no_and_the_verdict_becomes_build_an_eval_set(revi
     (update,) = bot.fake.wait_for("chat.update", 1)
     assert update.args["ts"] == verdict
     (updated,) = texts([update.args])
-    assert "Don't fine-tune yet: Build an eval set first" in updated
+    assert "Don't fine-tune yet: Make an eval set" in updated
     assert f"Version 2, answered in the thread by <@{USER}>" in updated
     assert "holds only with a held-out eval set" not in updated
 
@@ -285,7 +283,7 @@ def test_a_question_asked_again_in_the_reply_can_be_answered_there(reviewing: Bo
     press(bot, first, "has_eval_set", "No", thread_ts=verdict)
     reply = texts(bot.wait_replies(verdict, 3))[2]
     assert "recorded as version 3" in reply
-    assert "*Build an eval set first*" in reply
+    assert "*Make an eval set*" in reply
     decision = decision_of(bot, verdict)
     assert [v.trigger for v in decision.versions] == [Trigger.SUBMIT, Trigger.ANSWERED, Trigger.ANSWERED]
     assert (decision.latest.answers["needs_citations"], decision.latest.answers["has_eval_set"]) == (False, False)
@@ -530,7 +528,7 @@ def test_clicks_slack_sent_incomplete_get_a_private_answer_where_possible(bot: B
 
 # --- no ids where people read --------------------------------------------------------------------------------------
 
-_RULESET = load_ruleset(RULES)
+_RULESET = fixture_rules.ruleset()  # the rules the served bot decides by
 # Next-step ids that are also the ordinary spelling of what they name may be read ("fine-tune", "few-shot", and
 # "dspy", the library's own name in code: `dspy.MIPROv2`); the others are ids, like every rule id and every field
 # name of the answers and the form.
@@ -577,7 +575,7 @@ def leaks(message: dict[str, Any]) -> list[str]:
 
 def test_the_leak_check_finds_what_it_looks_for() -> None:
     message = {
-        "text": "rule `behaviour-fine-tune`",
+        "text": "rule `pattern-fine-tune`",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "next step prompt-and-rag; has_eval_set"}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "sha256 0123456789ab → " + "f" * 64}]},
@@ -589,7 +587,7 @@ def test_the_leak_check_finds_what_it_looks_for() -> None:
         ],
     }
     assert sorted(leaks(message)) == sorted(
-        ["behaviour-fine-tune", "prompt-and-rag", "has_eval_set", "0123456789ab", "f" * 64]
+        ["pattern-fine-tune", "prompt-and-rag", "has_eval_set", "0123456789ab", "f" * 64]
     )
 
 
@@ -652,17 +650,16 @@ def test_no_ids_in_the_verdict_or_its_explanation_for_a_grid_of_forms(bot: BotCl
 def test_no_ids_in_the_threads_replies_except_rules_and_history(
     fake_slack: FakeSlack, redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
+    rules = fixture_rules.copy(tmp_path)
     fake_slack.set_usergroup(GROUP, [MEMBER])
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
-        verdict = bot.decide({**FINE_TUNE_FORM, "n_stable_examples": "45", "tried": ["prompt", "few-shot"]})
-    lower_few_examples_threshold(rules, 40)  # the rules change: a re-review says which rule, and how
+        verdict = bot.decide({**FINE_TUNE_FORM, "n_stable_examples": "35", "tried": ["prompt", "few-shot"]})
+    fixture_rules.lower_examples_threshold(rules, 30)  # the rules change: a re-review says which rule, and how
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         assert bot.event(reaction(verdict, user=OTHER)).status == 200
         rereviewed = texts(bot.wait_replies(verdict, 2))[-1]
         assert "The rules changed since version 1" in rereviewed
-        assert "changed: *Fewer than 50 stable, high-quality examples*: threshold Stable examples" in rereviewed
+        assert "changed: *Under 40 examples*: threshold Stable examples" in rereviewed
         replies = 2
         for text in ("why", "why not", "what if we had 600 examples and tried dspy", "and if we tried rag", "apply"):
             bot.ask(text, thread_ts=verdict)

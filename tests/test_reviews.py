@@ -7,7 +7,6 @@ claimed there too, so once the HTTP answers are in and a later re-review's reply
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,8 @@ from bot import cli
 from bot.commands import bulk
 from bot.slack.reviews import review_of
 from bot.store import Trigger
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack
-from tests.rules_support import RULES, lower_few_examples_threshold
 from tests.slack_support import (
     CHANNEL,
     REQUIRED_ANSWERS,
@@ -51,9 +50,8 @@ def served_bot(fake: FakeSlack, redis_url: str, prefix: str, **settings: Any) ->
 
 @pytest.fixture
 def rules(tmp_path: Path) -> Path:
-    """A copy of the shipped rules, to change between two runs of the bot."""
-    shutil.copytree(RULES, tmp_path / "rules")
-    return tmp_path / "rules"
+    """A copy of the tests' own rules, to change between two runs of the bot."""
+    return fixture_rules.copy(tmp_path)
 
 
 @pytest.fixture
@@ -245,22 +243,19 @@ def test_rules_changed_between_submit_and_reaction_the_reply_names_the_changed_r
     fake_slack: FakeSlack, redis_url: str, key_prefix: str, rules: Path
 ) -> None:
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
-        verdict = bot.decide()  # 30 examples: under the 50 of few-stable-examples
-    lower_few_examples_threshold(rules, 20)
+        verdict = bot.decide()  # 30 examples: under the 40 of too-few-examples
+    fixture_rules.lower_examples_threshold(rules, 20)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         assert bot.event(reaction(verdict, user=OTHER)).status == 200
         reply = texts(bot.wait_replies(verdict, 2))[1]
-        assert "stops firing: Fewer than 50 stable, high-quality examples" in reply
+        assert "stops firing: Under 40 examples" in reply
         assert "The rules changed since version 1.*" in reply
-        assert (
-            "changed: *Fewer than 50 stable, high-quality examples*: threshold Stable examples &lt; 50 → &lt; 20"
-            in reply
-        )
+        assert "changed: *Under 40 examples*: threshold Stable examples &lt; 40 → &lt; 20" in reply
         # People read this reply: the rule's title and the form's name for the fact; the ids, the rule set's
         # versions and hashes are for `rules` and `history`.
         decision = decision_of(bot, verdict)
         for engineers_only in (
-            "few-stable-examples",
+            "too-few-examples",
             "n_stable_examples",
             decision.versions[0].ruleset_version,
             decision.versions[1].ruleset_version,
@@ -270,7 +265,7 @@ def test_rules_changed_between_submit_and_reaction_the_reply_names_the_changed_r
             assert engineers_only not in reply
         assert decision.versions[0].ruleset_sha256 != decision.versions[1].ruleset_sha256
         assert decision.versions[1].ruleset_sha256 == bot.services.decisions.ruleset.sha256
-        assert "few-stable-examples" not in decision.latest.fired
+        assert "too-few-examples" not in decision.latest.fired
 
 
 def test_with_redis_down_a_reaction_gets_200_and_the_reactor_is_told(
@@ -329,7 +324,7 @@ def test_the_requester_edits_the_answers_and_the_thread_says_what_changed(review
     reply = texts(bot.wait_replies(verdict, 2))[1]
     assert f"Answers edited by <@{USER}>*, recorded as version 2" in reply
     assert "Stable examples: 30 → *600*" in reply
-    assert "stops firing: Fewer than 50 stable" in reply
+    assert "stops firing: Under 40 examples" in reply
     (update,) = bot.fake.wait_for("chat.update", 1)
     assert f"Version 2, edited by <@{USER}>" in texts([update.args])[0]
     time.sleep(0.3)
@@ -411,7 +406,7 @@ def test_history_in_the_thread_lists_every_version_and_nothing_is_rewritten(
     assert f"submitted by <@{USER}>" in history
     assert f"re-reviewed by <@{OTHER}>" in history
     assert f"changed in the thread by <@{REVIEWER}>" in history
-    assert "rule set 2026" in history
+    assert f"rule set {fixture_rules.VERSION}" in history
     assert "older rules" not in history
     assert client.lindex(versions_key, 0) == first
     assert client.llen(versions_key) == 3
@@ -423,7 +418,7 @@ def test_the_history_command_lists_the_channels_decisions_with_links_and_older_r
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         old = bot.decide({**REQUIRED_ANSWERS, "use_case": "Old <!channel> triage"})
         before = bot.services.decisions.ruleset.version
-    lower_few_examples_threshold(rules, 40)
+    fixture_rules.lower_examples_threshold(rules, 30)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         after = bot.services.decisions.ruleset.version
         new = bot.decide({**REQUIRED_ANSWERS, "use_case": "New triage"})
@@ -459,9 +454,9 @@ def test_bulk_rereview_with_a_429_in_the_middle_does_each_decision_once(
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         verdicts = [
             bot.decide({**REQUIRED_ANSWERS, "n_stable_examples": str(n), "tried": tried})
-            for n, tried in ((30, ["prompt"]), (45, ["prompt", "few-shot"]), (600, ["prompt"]))
+            for n, tried in ((20, ["prompt"]), (35, ["prompt", "few-shot"]), (600, ["prompt"]))
         ]
-    lower_few_examples_threshold(rules, 40)
+    fixture_rules.lower_examples_threshold(rules, 30)
     with served_bot(fake_slack, redis_url, key_prefix, rules_dir=rules) as bot:
         lines: list[str] = []
 
@@ -484,12 +479,12 @@ def test_bulk_rereview_with_a_429_in_the_middle_does_each_decision_once(
             assert [v.trigger for v in decision.versions] == [Trigger.SUBMIT, Trigger.RE_REVIEW]
             posted = [c for c in fake_slack.calls("chat.postMessage") if c.args.get("thread_ts") == verdict]
             assert [c.status for c in posted if c.status == 200] == [200, 200]  # the explanation and the result
-        by_45 = texts(bot.replies(verdicts[1]))[-1]
-        assert "the `should-finetune rereview` command" in by_45
-        assert "stops firing: Fewer than 50 stable" in by_45  # 45 is under 50 but not under 40
-        assert "threshold Stable examples &lt; 50 → &lt; 40" in by_45
-        assert "a different next step" in by_45
-        assert "please take a look" in by_45  # the next step moved, so reviewers are asked
+        by_35 = texts(bot.replies(verdicts[1]))[-1]
+        assert "the `should-finetune rereview` command" in by_35
+        assert "stops firing: Under 40 examples" in by_35  # 35 is under 40 but not under 30
+        assert "threshold Stable examples &lt; 40 → &lt; 30" in by_35
+        assert "a different next step" in by_35
+        assert "please take a look" in by_35  # the next step moved, so reviewers are asked
         assert result.changed == [decision_of(bot, verdicts[1]).id]
         assert "please take a look" not in texts(bot.replies(verdicts[2]))[-1]  # 600: nothing moved
 

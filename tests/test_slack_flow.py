@@ -84,7 +84,7 @@ def test_command_opens_the_form_prefilled_then_the_verdict_lands_with_its_explan
     assert "Support-ticket triage" in verdict.args["text"]
     header = verdict.args["blocks"][0]
     assert header["type"] == "header"
-    assert "(few-shot)" in header["text"]["text"]  # 30 examples: under the 50 the checklist asks for
+    assert "(few-shot)" in header["text"]["text"]  # 30 examples: under the fixture rules' 40
     buttons = [e["action_id"] for b in verdict.args["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert buttons == ["edit-answers", "request-rereview"]
 
@@ -93,12 +93,12 @@ def test_command_opens_the_form_prefilled_then_the_verdict_lands_with_its_explan
     thread = json.dumps(explanation.args["blocks"])
     # The plan in people's words: why, what to do next and where to read more, what would change it, and the
     # optional questions left empty that matter. Rule ids and the rule set's version are for `rules` and `history`.
-    assert "fewer than 50 stable, high-quality examples" in thread
+    assert "under 40 examples, enough to show the model" in thread
     assert "Do this next" in thread
     assert "Read more:" in thread
     assert "What would change this" in thread
     assert "Open questions" in thread
-    assert "few-stable-examples" not in thread
+    assert "too-few-examples" not in thread
     assert bot.services.decisions.ruleset.version not in thread
 
     (decision,) = decisions_in(bot)
@@ -138,7 +138,7 @@ def test_a_full_form_can_reach_fine_tune(bot: BotClient) -> None:
     assert verdict.args["text"].startswith("Fine-tune")
     thread = json.dumps(explanation.args["blocks"])
     assert "Watch out" in thread  # the warnings that hold for a fine-tune verdict
-    assert "still available" in thread  # among them: whether the provider still offers fine-tuning
+    assert "on a broad benchmark as well" in thread  # among them: the fixture's warning for fine-tune verdicts
     (decision,) = decisions_in(bot)
     assert decision.latest.verdict == "fine-tune"
     assert decision.latest.answers["tried_dspy"] is True
