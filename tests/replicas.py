@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from bot.settings import Settings, env_name
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack
 from tests.slack_support import BOT_TOKEN, SIGNING_SECRET, BotClient, Reply, event_callback, http
 
@@ -55,8 +56,8 @@ def free_port() -> int:
 
 
 def setting_env(**settings: object) -> dict[str, str]:
-    """Environment variables for bot settings given by field name (`work_lease_seconds=2`), as docs/configuration.md names
-    them; an unknown name is a mistake in the test."""
+    """Environment variables for bot settings given by field name (`work_lease_seconds=2`), as docs/configuration.md
+    names them; an unknown name is a mistake in the test."""
     unknown = sorted(set(settings) - set(Settings.model_fields))
     if unknown:
         raise ValueError(f"no such settings: {', '.join(unknown)}")
@@ -137,9 +138,11 @@ class Replicas:
 
     def environment(self, token: str, settings: Mapping[str, object]) -> dict[str, str]:
         """The environment of one process: the user's shell without any of the bot's settings, then the shared
-        Redis, prefix and fake Slack, the token, no digest scheduler (unless `settings` turn it on), and `settings`."""
+        Redis, prefix and fake Slack, the token, the tests' own rule set, no digest scheduler (unless `settings` turn
+        it on), and `settings`."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SHOULD_FINETUNE_", "REDIS_"))}
         values: dict[str, object] = {
+            "rules_dir": fixture_rules.DIRECTORY,
             "slack_bot_token": token,
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": self.fake.url,

@@ -24,10 +24,10 @@ import pytest
 import redis
 
 from bot.decisions import new_version
-from bot.schedule import Schedule
 from bot.engine.answers import Answers
 from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
+from bot.schedule import Schedule
 from bot.store import DecisionStore, Delivery, DeliveryStatus, Trigger
 from bot.store.digests import DigestStore
 from tests.fakeslack import Call, FakeSlack
@@ -470,13 +470,13 @@ def test_three_digest_runners_started_together_send_one_digest_per_channel(
     replicas: Replicas,
     fake_slack: FakeSlack,
     store: DecisionStore,
-    ruleset: RuleSet,
+    fixture_ruleset: RuleSet,
     redis_client: redis.Redis,
     key_prefix: str,
 ) -> None:
     channels = ["C0DIGESTA", "C0DIGESTB", "C0DIGESTC", "C0DIGESTD"]
     for channel in channels:
-        seed_week(store, ruleset, fake_slack, channel, PER_CHANNEL)
+        seed_week(store, fixture_ruleset, fake_slack, channel, PER_CHANNEL)
     fake_slack.set_delay("chat.postMessage", 0.5)  # alone, one runner would take 6 s: the three overlap
     runs = [digest_run(replicas, f"digest-{n}", token) for n, token in enumerate(RUNNERS)]
     codes = [run.wait(120) for run in runs]
@@ -501,14 +501,14 @@ def test_a_digest_runner_killed_half_way_is_continued_once_by_another(
     replicas: Replicas,
     fake_slack: FakeSlack,
     store: DecisionStore,
-    ruleset: RuleSet,
+    fixture_ruleset: RuleSet,
     redis_client: redis.Redis,
     key_prefix: str,
 ) -> None:
     lock_seconds = 6
     channels = ["C0DIGESTA", "C0DIGESTB", "C0DIGESTC"]
     for channel in channels:
-        seed_week(store, ruleset, fake_slack, channel, PER_CHANNEL)
+        seed_week(store, fixture_ruleset, fake_slack, channel, PER_CHANNEL)
     doomed, *others = RUNNERS
     # The doomed runner's summary goes out; its next post hangs until it is killed (and would fail after).
     fake_slack.fail("chat.postMessage", token=doomed, status=503, delay=600, after=1)

@@ -26,6 +26,7 @@ from bot.manifest import BOT_EVENTS, BOT_SCOPES, build_manifest
 from bot.runtime import open_services
 from bot.settings import SettingsError, load_settings
 from bot.store import DecisionStore, connect_redis
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack
 from tests.fakesocket import FakeSocketMode
 from tests.slack_support import (
@@ -42,9 +43,9 @@ SECRET_LOOKING = "xoxb-THIS-MUST-NOT-LEAK-1234"
 
 
 def clean_env(**values: str) -> dict[str, str]:
-    """The environment of a user's shell: none of the bot's settings unless given."""
+    """The environment of a user's shell: none of the bot's settings unless given, but the tests' own rule set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SHOULD_FINETUNE_", "REDIS_"))}
-    return {**env, **values}
+    return {**env, "SHOULD_FINETUNE_RULES_DIR": str(fixture_rules.DIRECTORY), **values}
 
 
 def cli(*args: str, env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
