@@ -1,8 +1,10 @@
 """The `should-finetune` command line, run in-process through `bot.cli.main` (plus one run under a real terminal).
 
-Expected verdicts come from the seed checklist: with only its five facts answered, n_stable_examples < 50 gives
-few-shot, missing-knowledge gives rag, change_freq_days < 14 gives prompt-iteration, untried prompting gives
-try-prompts, untried DSPy gives dspy, a behaviour failure gives fine-tune, and anything else prompt-and-rag.
+Commands decide by the tests' own rule set (tests/data/fixture_rules/, set as SHOULD_FINETUNE_RULES_DIR) unless a test
+says otherwise; only the tests of the bundled default use the shipped one. With only the checklist's five facts
+answered, the fixture gives: n_stable_examples < 40 few-shot, missing-knowledge rag, change_freq_days < 10
+prompt-iteration, untried prompting try-prompts, untried DSPy dspy, a style, format or tool-shape failure fine-tune,
+and anything else prompt-and-rag.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from bot.cli import EXIT_BAD_INPUT, EXIT_BAD_RULES, EXIT_OK, InputError, ask_ans
 from bot.engine.answers import FACTS
 from bot.engine.ruleset import NextStep, RuleSet, load_ruleset
 from bot.resources import default_rules_dir
+from tests import fixture_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "answers"
@@ -61,10 +64,12 @@ class TerminalInput(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setting from the caller's environment, and a working directory without a stray .env file."""
+    """No setting from the caller's environment but the tests' own rule set, which every command uses unless a test
+    says otherwise, and a working directory without a stray .env file."""
     for name in list(os.environ):
         if name.startswith("SHOULD_FINETUNE_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("SHOULD_FINETUNE_RULES_DIR", str(fixture_rules.DIRECTORY))
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -72,6 +77,7 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def bundled() -> RuleSet:
+    """The shipped rule set, for the tests of the default: which rules the CLI uses when nothing says otherwise."""
     return load_ruleset(default_rules_dir())
 
 
@@ -90,8 +96,8 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> dict[str,
 
 
 def copy_rules(target: Path, *, version: str | None = None) -> Path:
-    """A copy of the bundled rule set, with its version changed when one is given."""
-    shutil.copytree(default_rules_dir(), target)
+    """A copy of the tests' own rule set, with its version changed when one is given."""
+    shutil.copytree(fixture_rules.DIRECTORY, target)
     if version is not None:
         meta = target / "ruleset.yaml"
         text, count = re.subn(r"(?m)^version:.*$", f'version: "{version}"', meta.read_text(encoding="utf-8"))
@@ -134,8 +140,8 @@ def test_json_file_normalises_missing_knowledge_and_gives_rag(capsys: pytest.Cap
     assert data["answers"]["primary_failure"] == "missing-knowledge"
     assert data["answers"]["tried_prompt_iteration"] is True  # "yes" in the file
     assert data["answers"]["tried_dspy"] is False  # "false" in the file
-    assert data["decided_by"] == "knowledge-gap"
-    assert "knowledge-gap" in data["fired"]
+    assert data["decided_by"] == "missing-facts"
+    assert "missing-facts" in data["fired"]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +152,7 @@ def test_json_file_normalises_missing_knowledge_and_gives_rag(capsys: pytest.Cap
         ({"change_freq_days": 7}, ("dont-fine-tune", "prompt-iteration")),
         ({"tried_prompt_iteration": "no"}, ("dont-fine-tune", "try-prompts")),
         ({"tried_dspy": "no"}, ("dont-fine-tune", "dspy")),
-        ({"primary_failure": "latency"}, ("fine-tune", "fine-tune")),
+        ({"primary_failure": "format"}, ("fine-tune", "fine-tune")),
         ({"primary_failure": "reasoning"}, ("dont-fine-tune", "prompt-and-rag")),
     ],
 )
@@ -166,42 +172,42 @@ def test_each_checklist_outcome_through_the_cli(
 
 
 def test_default_format_is_text_with_verdict_next_step_and_rule_set(
-    capsys: pytest.CaptureFixture[str], bundled: RuleSet
+    capsys: pytest.CaptureFixture[str], fixture_ruleset: RuleSet
 ) -> None:
     code, out, err = run(capsys, "evaluate", FINE_TUNE_YAML)
     assert code == EXIT_OK, err
     assert re.search(r"(?m)^VERDICT: fine-tune$", out)
     assert "don't fine-tune" not in out
-    assert f"Next step: {bundled.next_steps[NextStep.FINE_TUNE].title} [fine-tune]" in out
-    assert f"Rule set {bundled.version} (sha256 {bundled.sha256[:12]})" in out
+    assert f"Next step: {fixture_ruleset.next_steps[NextStep.FINE_TUNE].title} [fine-tune]" in out
+    assert f"Rule set {fixture_ruleset.version} (sha256 {fixture_ruleset.sha256[:12]})" in out
     assert "Use case: Tag support tickets with our 40-label taxonomy" in out
     assert not out.lstrip().startswith("{")
 
 
-def test_text_format_for_a_dont_fine_tune_verdict(capsys: pytest.CaptureFixture[str], bundled: RuleSet) -> None:
+def test_text_format_for_a_dont_fine_tune_verdict(capsys: pytest.CaptureFixture[str], fixture_ruleset: RuleSet) -> None:
     code, out, err = run(capsys, "evaluate", KNOWLEDGE_GAP_JSON, "--format", "text")
     assert code == EXIT_OK, err
     assert re.search(r"(?m)^VERDICT: don't fine-tune", out)
-    assert f"Next step: {bundled.next_steps[NextStep.RAG].title} [rag]" in out
-    assert "[knowledge-gap]" in out  # the deciding rule is named under "Why"
-    assert f"Rule set {bundled.version}" in out
+    assert f"Next step: {fixture_ruleset.next_steps[NextStep.RAG].title} [rag]" in out
+    assert "[missing-facts]" in out  # the deciding rule is named under "Why"
+    assert f"Rule set {fixture_ruleset.version}" in out
 
 
-def test_json_output_has_the_contract_keys(capsys: pytest.CaptureFixture[str], bundled: RuleSet) -> None:
+def test_json_output_has_the_contract_keys(capsys: pytest.CaptureFixture[str], fixture_ruleset: RuleSet) -> None:
     data = run_json(capsys, "evaluate", FINE_TUNE_YAML, "--format", "json")
     assert set(data) >= REQUIRED_KEYS
-    assert data["ruleset"] == {"version": bundled.version, "sha256": bundled.sha256}
+    assert data["ruleset"] == {"version": fixture_ruleset.version, "sha256": fixture_ruleset.sha256}
     assert re.fullmatch(r"[0-9a-f]{64}", data["ruleset"]["sha256"])
     assert data["fired"]
     assert all(isinstance(rule_id, str) for rule_id in data["fired"])
     assert data["decided_by"] in data["fired"]
     # The warnings are exactly the warning rules that fired (the fine-tune verdict draws some), in order.
-    fired_warnings = [rule_id for rule_id in data["fired"] if bundled.rule(rule_id).kind == "warning"]
+    fired_warnings = [rule_id for rule_id in data["fired"] if fixture_ruleset.rule(rule_id).kind == "warning"]
     assert fired_warnings
     assert [warning["id"] for warning in data["warnings"]] == fired_warnings
     assert all(warning["message"] for warning in data["warnings"])
     # The trace has one entry per rule of the rule set, in its order.
-    assert [entry["rule"] for entry in data["trace"]] == [rule.id for rule in bundled.rules]
+    assert [entry["rule"] for entry in data["trace"]] == [rule.id for rule in fixture_ruleset.rules]
     assert [entry["rule"] for entry in data["trace"] if entry["decisive"]] == [data["decided_by"]]
 
 
@@ -463,7 +469,10 @@ def test_unreadable_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: P
 # --- rule sets and settings ------------------------------------------------------------------------------------
 
 
-def test_rules_check_on_the_bundled_rule_set(capsys: pytest.CaptureFixture[str], bundled: RuleSet) -> None:
+def test_rules_check_on_the_bundled_rule_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, bundled: RuleSet
+) -> None:
+    monkeypatch.delenv("SHOULD_FINETUNE_RULES_DIR")  # nothing says which rules: the bundled ones
     code, out, err = run(capsys, "rules", "check")
     assert code == EXIT_OK, err
     assert out.startswith(f"ok: {default_rules_dir()}\n")
@@ -565,7 +574,10 @@ def test_rules_dir_option_wins_over_the_environment(
     assert data["ruleset"]["version"] == "2099.4.0-option"
 
 
-def test_dotenv_in_the_working_directory_is_honoured(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_dotenv_in_the_working_directory_is_honoured(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SHOULD_FINETUNE_RULES_DIR")  # the environment would win over .env
     rules = copy_rules(tmp_path / "from-dotenv", version="2099.5.0-dotenv")
     write(Path.cwd() / ".env", f"SHOULD_FINETUNE_RULES_DIR={rules}\n")
     data = run_json(capsys, "evaluate", FINE_TUNE_YAML, "--format", "json")
@@ -597,7 +609,8 @@ def test_rules_dir_setting_that_is_not_a_directory_exits_2(
     assert "not a directory" in err
 
 
-def test_invalid_setting_in_dotenv_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_setting_in_dotenv_exits_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOULD_FINETUNE_RULES_DIR")  # the environment would win over .env
     write(Path.cwd() / ".env", "SHOULD_FINETUNE_RULES_DIR=/nonexistent\n")
     code, out, err = run(capsys, "rules", "check")
     assert code == EXIT_BAD_INPUT
@@ -670,7 +683,10 @@ def test_the_readmes_dotenv_placeholders_stop_serve_naming_each(capsys: pytest.C
     ]
 
 
-def test_version_names_the_package_and_the_rule_set(capsys: pytest.CaptureFixture[str], bundled: RuleSet) -> None:
+def test_version_names_the_package_and_the_rule_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, bundled: RuleSet
+) -> None:
+    monkeypatch.delenv("SHOULD_FINETUNE_RULES_DIR")  # nothing says which rules: the bundled ones
     write(Path.cwd() / ".env", readme_dotenv() + UNUSED_AND_MALFORMED)
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
