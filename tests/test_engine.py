@@ -1,5 +1,9 @@
 """Properties of evaluation that hold for any answers: three-valued logic, no firing on a guess, honest
-assumptions, a complete trace, and verified "what would change" suggestions."""
+assumptions, a complete trace, and verified "what would change" suggestions.
+
+The properties hold for any rule set, so they run on both the tests' own (`fixture_ruleset`) and the shipped policy,
+the richest input there is; the examples with named rules and thresholds run on the tests' own only.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ from bot.engine.report import verdict_report
 from bot.engine.ruleset import RuleSet, VerdictKind
 from bot.engine.verdict import evaluate
 from tests.conftest import answers, fact_values
+
+
+@pytest.fixture(scope="session", params=["fixture", "shipped"])
+def any_ruleset(request: pytest.FixtureRequest) -> RuleSet:
+    """The tests' own rule set, then the shipped policy: for properties that hold whatever the rules say."""
+    name = "fixture_ruleset" if request.param == "fixture" else "ruleset"
+    ruleset: RuleSet = request.getfixturevalue(name)
+    return ruleset
+
 
 # --- three-valued logic -----------------------------------------------------------------------------------
 
@@ -81,11 +94,11 @@ def partial_and_completion(draw: st.DrawFn) -> tuple[Answers, Answers]:
 @settings(max_examples=400)
 @given(partial_and_completion())
 def test_a_fired_rule_stays_fired_whatever_the_unanswered_facts_turn_out_to_be(
-    ruleset: RuleSet, pair: tuple[Answers, Answers]
+    any_ruleset: RuleSet, pair: tuple[Answers, Answers]
 ) -> None:
     partial, completed = pair
-    before, after = evaluate(ruleset, partial), evaluate(ruleset, completed)
-    for position, rule in enumerate(ruleset.rules):
+    before, after = evaluate(any_ruleset, partial), evaluate(any_ruleset, completed)
+    for position, rule in enumerate(any_ruleset.rules):
         if rule.condition is not None and before.rule_results[position] is True:
             assert rule.check is not None
             assert rule.check(after.leaf_results) is True, rule.id
@@ -94,18 +107,18 @@ def test_a_fired_rule_stays_fired_whatever_the_unanswered_facts_turn_out_to_be(
 @settings(max_examples=400)
 @given(partial_and_completion())
 def test_only_the_named_unanswered_questions_can_change_the_outcome(
-    ruleset: RuleSet, pair: tuple[Answers, Answers]
+    any_ruleset: RuleSet, pair: tuple[Answers, Answers]
 ) -> None:
     partial, completed = pair
-    before, after = evaluate(ruleset, partial), evaluate(ruleset, completed)
+    before, after = evaluate(any_ruleset, partial), evaluate(any_ruleset, completed)
     if after.decided_by is not before.decided_by:
         filled = {name for name in FACTS if getattr(partial, name) is None and getattr(completed, name) is not None}
         assert filled & set(before.unanswered), (before.decided_by.id, after.decided_by.id, filled)
 
 
-def test_assumptions_name_the_rule_and_its_missing_facts(ruleset: RuleSet) -> None:
+def test_assumptions_name_the_rule_and_its_missing_facts(fixture_ruleset: RuleSet) -> None:
     verdict = evaluate(
-        ruleset,
+        fixture_ruleset,
         Answers(
             n_stable_examples=120,
             primary_failure="format",
@@ -116,29 +129,28 @@ def test_assumptions_name_the_rule_and_its_missing_facts(ruleset: RuleSet) -> No
     )
     assert verdict.verdict is VerdictKind.FINE_TUNE
     by_rule = {a.rule.id: a.unanswered for a in verdict.assumptions}
-    assert by_rule["compliance-citations"] == ("needs_citations",)
-    assert by_rule["prompting-not-plateaued"] == ("prompt_iterations", "prompt_authors")
+    assert by_rule["citations-required"] == ("needs_citations",)
+    assert by_rule["prompting-unfinished"] == ("prompt_iterations", "prompt_authors")
     assert set(by_rule) == {
-        "compliance-citations",
-        "benchmark-chasing",
-        "prompting-not-plateaued",
-        "few-shot-not-tried",
-        "eval-before-fine-tune",
-        "retrain-too-often",
-    }  # few-tools, cot-not-tried, the style and the low-volume rules are settled: the failure is format
+        "citations-required",
+        "prompting-unfinished",
+        "few-shot-untried",
+        "eval-missing",
+        "retrain-weekly",
+    }  # small-toolbox is settled: the failure is format
     assert verdict.unanswered[0] == "needs_citations"
 
 
-def test_rules_after_the_deciding_one_are_not_assumptions(ruleset: RuleSet) -> None:
-    verdict = evaluate(ruleset, Answers(n_stable_examples=10, primary_failure="format"))
-    assert verdict.decided_by.id == "few-stable-examples"
-    assert [a.rule.id for a in verdict.assumptions] == ["compliance-citations"]
+def test_rules_after_the_deciding_one_are_not_assumptions(fixture_ruleset: RuleSet) -> None:
+    verdict = evaluate(fixture_ruleset, Answers(n_stable_examples=10, primary_failure="format"))
+    assert verdict.decided_by.id == "too-few-examples"
+    assert [a.rule.id for a in verdict.assumptions] == ["citations-required"]
     assert verdict.unanswered == ("needs_citations",)
 
 
-def test_nothing_answered(ruleset: RuleSet) -> None:
-    verdict = evaluate(ruleset, Answers())
-    assert (verdict.verdict, verdict.decided_by.id) == (VerdictKind.DONT_FINE_TUNE, "default-prompt-and-rag")
+def test_nothing_answered(fixture_ruleset: RuleSet) -> None:
+    verdict = evaluate(fixture_ruleset, Answers())
+    assert (verdict.verdict, verdict.decided_by.id) == (VerdictKind.DONT_FINE_TUNE, "stay-with-prompts")
     assert verdict.reasons == (verdict.decided_by,)
     assert verdict.warnings == ()
     assert set(verdict.unanswered) >= {"n_stable_examples", "primary_failure", "tried_dspy", "has_eval_set"}
@@ -148,10 +160,10 @@ def test_nothing_answered(ruleset: RuleSet) -> None:
 
 
 @given(answers())
-def test_trace_covers_every_rule_with_the_values_compared(ruleset: RuleSet, given_answers: Answers) -> None:
-    verdict = evaluate(ruleset, given_answers)
+def test_trace_covers_every_rule_with_the_values_compared(any_ruleset: RuleSet, given_answers: Answers) -> None:
+    verdict = evaluate(any_ruleset, given_answers)
     trace = verdict.trace()
-    assert [entry["rule"] for entry in trace] == [rule.id for rule in ruleset.rules]
+    assert [entry["rule"] for entry in trace] == [rule.id for rule in any_ruleset.rules]
     assert [entry["decisive"] for entry in trace].count(True) == 1
     assert {entry["rule"] for entry in trace if entry["status"] == "fired"} == {r.id for r in verdict.fired}
 
@@ -170,11 +182,11 @@ def test_trace_covers_every_rule_with_the_values_compared(ruleset: RuleSet, give
             assert (leaf["result"] is None) == (actual is None)
 
 
-def test_report_has_the_public_keys(ruleset: RuleSet) -> None:
-    report = verdict_report(evaluate(ruleset, Answers(n_stable_examples=10)))
+def test_report_has_the_public_keys(fixture_ruleset: RuleSet) -> None:
+    report = verdict_report(evaluate(fixture_ruleset, Answers(n_stable_examples=10)))
     assert {"verdict", "next_step", "fired", "warnings", "ruleset", "trace"} <= set(report)
-    assert report["ruleset"] == {"version": ruleset.version, "sha256": ruleset.sha256}
-    assert report["fired"] == ["few-stable-examples"]
+    assert report["ruleset"] == {"version": fixture_ruleset.version, "sha256": fixture_ruleset.sha256}
+    assert report["fired"] == ["too-few-examples"]
 
 
 # --- what would change the verdict -------------------------------------------------------------------------
@@ -186,10 +198,10 @@ def apply(base: Answers, change: dict[str, tuple[Any, Any]]) -> Answers:
 
 @settings(max_examples=300, deadline=None)
 @given(answers(unanswered=0.3))
-def test_every_suggested_change_really_flips_the_verdict(ruleset: RuleSet, given_answers: Answers) -> None:
-    verdict = evaluate(ruleset, given_answers)
+def test_every_suggested_change_really_flips_the_verdict(any_ruleset: RuleSet, given_answers: Answers) -> None:
+    verdict = evaluate(any_ruleset, given_answers)
     for change in what_would_change(verdict):
-        outcome = evaluate(ruleset, apply(given_answers, change.facts))
+        outcome = evaluate(any_ruleset, apply(given_answers, change.facts))
         assert outcome.verdict is not verdict.verdict
         assert (outcome.verdict, outcome.next_step.value, outcome.decided_by.id) == (
             change.verdict,
@@ -202,13 +214,13 @@ def test_every_suggested_change_really_flips_the_verdict(ruleset: RuleSet, given
 @settings(max_examples=150, deadline=None)
 @given(answers(unanswered=0.2))
 def test_no_single_answer_flips_a_not_yet_when_a_larger_change_is_reported(
-    ruleset: RuleSet, given_answers: Answers
+    any_ruleset: RuleSet, given_answers: Answers
 ) -> None:
     """Brute force over one lever at a time, on every side of every threshold: the search finds the smallest."""
-    verdict = evaluate(ruleset, given_answers)
+    verdict = evaluate(any_ruleset, given_answers)
     if verdict.verdict is not VerdictKind.DONT_FINE_TUNE:
         return
-    domains = candidate_values(leaf for rule in ruleset.rules if rule.condition for leaf in rule.condition.leaves())
+    domains = candidate_values(leaf for rule in any_ruleset.rules if rule.condition for leaf in rule.condition.leaves())
     single_flip = False
     for name, values in domains.items():
         for value in values:
@@ -218,7 +230,7 @@ def test_no_single_answer_flips_a_not_yet_when_a_larger_change_is_reported(
                 changed = Answers.model_validate({**given_answers.model_dump(), name: value})
             except ValueError:
                 continue
-            if evaluate(ruleset, changed).verdict is VerdictKind.FINE_TUNE:
+            if evaluate(any_ruleset, changed).verdict is VerdictKind.FINE_TUNE:
                 single_flip = True
     found = what_would_change(verdict)
     if single_flip:
@@ -226,7 +238,7 @@ def test_no_single_answer_flips_a_not_yet_when_a_larger_change_is_reported(
         assert len(found[0].facts) == 1
 
 
-def test_a_not_yet_says_what_leads_to_fine_tuning(ruleset: RuleSet) -> None:
+def test_a_not_yet_says_what_leads_to_fine_tuning(fixture_ruleset: RuleSet) -> None:
     answers_ = Answers(
         n_stable_examples=30,
         primary_failure="format",
@@ -234,12 +246,12 @@ def test_a_not_yet_says_what_leads_to_fine_tuning(ruleset: RuleSet) -> None:
         tried_prompt_iteration=True,
         tried_dspy=True,
     )
-    (change,) = what_would_change(evaluate(ruleset, answers_))
-    assert change.facts == {"n_stable_examples": (30, 50)}
-    assert (change.verdict, change.rule) == (VerdictKind.FINE_TUNE, "behaviour-fine-tune")
+    (change,) = what_would_change(evaluate(fixture_ruleset, answers_))
+    assert change.facts == {"n_stable_examples": (30, 40)}
+    assert (change.verdict, change.rule) == (VerdictKind.FINE_TUNE, "pattern-fine-tune")
 
 
-def test_a_fine_tune_suggests_nothing_a_team_would_not_do(ruleset: RuleSet) -> None:
+def test_a_fine_tune_suggests_nothing_a_team_would_not_do(fixture_ruleset: RuleSet) -> None:
     """Leading away from fine-tuning would take fewer examples or a different failure: facts, not levers."""
     answers_ = Answers(
         n_stable_examples=80,
@@ -248,19 +260,19 @@ def test_a_fine_tune_suggests_nothing_a_team_would_not_do(ruleset: RuleSet) -> N
         tried_prompt_iteration=True,
         tried_dspy=True,
     )
-    assert what_would_change(evaluate(ruleset, answers_)) == []
+    assert what_would_change(evaluate(fixture_ruleset, answers_)) == []
 
 
 # --- the ladder ---------------------------------------------------------------------------------------------
 
 
-def test_what_follows_a_knowledge_gap_never_reaches_fine_tuning(ruleset: RuleSet) -> None:
-    verdict = evaluate(ruleset, Answers(primary_failure="missing-knowledge"))
+def test_what_follows_a_knowledge_gap_never_reaches_fine_tuning(fixture_ruleset: RuleSet) -> None:
+    verdict = evaluate(fixture_ruleset, Answers(primary_failure="missing-knowledge"))
     assert verdict.next_step.value == "rag"
     assert what_follows(verdict) == []  # with retrieval tried, retrieval is still the advice
 
 
-def test_what_follows_is_the_rules_with_each_step_tried(ruleset: RuleSet) -> None:
+def test_what_follows_is_the_rules_with_each_step_tried(fixture_ruleset: RuleSet) -> None:
     answers_ = Answers(
         n_stable_examples=120,
         primary_failure="format",
@@ -272,9 +284,11 @@ def test_what_follows_is_the_rules_with_each_step_tried(ruleset: RuleSet) -> Non
         tried_dspy=False,
         has_eval_set=False,
     )
-    plan = [(f.after.value, f.condition, f.then.next_step.value) for f in what_follows(evaluate(ruleset, answers_))]
+    plan = [
+        (f.after.value, f.condition, f.then.next_step.value) for f in what_follows(evaluate(fixture_ruleset, answers_))
+    ]
     assert plan == [
-        ("few-shot", "few-shot examples do not move your metric", "dspy"),
-        ("dspy", "DSPy does not move your metric", "build-eval"),
-        ("build-eval", "you have a held-out eval set", "fine-tune"),
+        ("few-shot", "examples in the prompt do not help", "dspy"),
+        ("dspy", "DSPy does not help", "build-eval"),
+        ("build-eval", "you keep an eval set", "fine-tune"),
     ]

@@ -1,4 +1,5 @@
-"""`answer_followup`: the answer to each kind of question, from a decision and a thread's conversation (no I/O)."""
+"""`answer_followup`: the answer to each kind of question, from a decision and a thread's conversation (no I/O), under
+the tests' own rule set (`fixture_ruleset`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pytest
 
 from bot.decisions import new_version
 from bot.engine.answers import Answers
-from bot.engine.ruleset import RuleSet, load_ruleset
+from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
 from bot.followups.conversation import Answer, answer_followup
 from bot.followups.parser import parse_followup
-from bot.resources import default_rules_dir
 from bot.settings import Settings
 from bot.slack.render import Renderer
 from bot.slack.threads import question_from
@@ -32,11 +32,6 @@ STORED = {
     "tried_cot": False,
     "tried_dspy": False,
 }
-
-
-@pytest.fixture(scope="module")
-def ruleset() -> RuleSet:
-    return load_ruleset(default_rules_dir())
 
 
 @pytest.fixture(scope="module")
@@ -80,27 +75,29 @@ def ask(
     )
 
 
-def test_chatter_is_silent_unless_the_bot_is_mentioned(ruleset: RuleSet) -> None:
-    assert ask(ruleset, "thanks, makes sense") is None
-    answer = ask(ruleset, "thanks, makes sense", mentioned=True)
+def test_chatter_is_silent_unless_the_bot_is_mentioned(fixture_ruleset: RuleSet) -> None:
+    assert ask(fixture_ruleset, "thanks, makes sense") is None
+    answer = ask(fixture_ruleset, "thanks, makes sense", mentioned=True)
     assert answer is not None
     assert answer.kind == "not-understood"
 
 
-def test_what_if_changes_only_the_hypothetical_and_records_a_turn(ruleset: RuleSet) -> None:
-    answer = ask(ruleset, "what if we had 600 examples")
+def test_what_if_changes_only_the_hypothetical_and_records_a_turn(fixture_ruleset: RuleSet) -> None:
+    answer = ask(fixture_ruleset, "what if we had 600 examples")
     assert answer is not None
     assert answer.kind == "what-if"
     assert answer.conversation.hypothetical == {"n_stable_examples": 600}
     assert answer.version is None
     assert answer.context["changes"] == [{"fact": "n_stable_examples", "from": 30, "to": 600}]
-    assert "few-stable-examples" in [rule["id"] for rule in answer.context["diff"]["stopped"]]
+    assert "too-few-examples" in [rule["id"] for rule in answer.context["diff"]["stopped"]]
     (turn,) = answer.conversation.turns
     assert (turn.user, turn.intent, turn.outcome) == ("U0ASKER", "what-if", "what-if")
 
 
-def test_words_a_what_if_could_not_place_are_named_beside_what_it_could(ruleset: RuleSet, renderer: Renderer) -> None:
-    answer = ask(ruleset, "what if we had 600 examples and purple <!channel> cows")
+def test_words_a_what_if_could_not_place_are_named_beside_what_it_could(
+    fixture_ruleset: RuleSet, renderer: Renderer
+) -> None:
+    answer = ask(fixture_ruleset, "what if we had 600 examples and purple <!channel> cows")
     assert answer is not None
     assert answer.kind == "what-if"
     assert answer.conversation.hypothetical == {"n_stable_examples": 600}
@@ -109,36 +106,38 @@ def test_words_a_what_if_could_not_place_are_named_beside_what_it_could(ruleset:
     assert "<!channel>" not in text
 
 
-def test_and_if_builds_on_the_previous_hypothetical_and_what_if_starts_again(ruleset: RuleSet) -> None:
-    first = ask(ruleset, "what if we had 600 examples")
+def test_and_if_builds_on_the_previous_hypothetical_and_what_if_starts_again(fixture_ruleset: RuleSet) -> None:
+    first = ask(fixture_ruleset, "what if we had 600 examples")
     assert first is not None
-    second = ask(ruleset, "and if we tried dspy", conversation=first.conversation)
+    second = ask(fixture_ruleset, "and if we tried dspy", conversation=first.conversation)
     assert second is not None
     assert second.conversation.hypothetical == {"n_stable_examples": 600, "tried_dspy": True}
     assert second.context["builds_on"] is True
-    fresh = ask(ruleset, "what if we tried dspy", conversation=second.conversation)
+    fresh = ask(fixture_ruleset, "what if we tried dspy", conversation=second.conversation)
     assert fresh is not None
     assert fresh.conversation.hypothetical == {"tried_dspy": True}
 
 
-def test_and_if_without_an_earlier_what_if_says_it_starts_from_the_stored_answers(ruleset: RuleSet) -> None:
-    answer = ask(ruleset, "and if we tried dspy")
+def test_and_if_without_an_earlier_what_if_says_it_starts_from_the_stored_answers(fixture_ruleset: RuleSet) -> None:
+    answer = ask(fixture_ruleset, "and if we tried dspy")
     assert answer is not None
     assert answer.context["wanted_to_build_on"] is True
     assert answer.conversation.hypothetical == {"tried_dspy": True}
 
 
-def test_unreadable_values_change_nothing(ruleset: RuleSet) -> None:
+def test_unreadable_values_change_nothing(fixture_ruleset: RuleSet) -> None:
     before = Conversation(hypothetical={"tried_dspy": True})
-    answer = ask(ruleset, "what if we had lots of examples", conversation=before)
+    answer = ask(fixture_ruleset, "what if we had lots of examples", conversation=before)
     assert answer is not None
     assert answer.kind == "unreadable"
     assert answer.conversation.hypothetical == {"tried_dspy": True}
     assert answer.context["unreadable"][0]["fact"] == "n_stable_examples"
 
 
-def test_an_unreadable_value_says_what_was_read_and_how_to_say_the_rest(ruleset: RuleSet, renderer: Renderer) -> None:
-    answer = ask(ruleset, "what if we tried dspy and had lots of examples")
+def test_an_unreadable_value_says_what_was_read_and_how_to_say_the_rest(
+    fixture_ruleset: RuleSet, renderer: Renderer
+) -> None:
+    answer = ask(fixture_ruleset, "what if we tried dspy and had lots of examples")
     assert answer is not None
     assert answer.kind == "unreadable"
     assert answer.context["read"] == [{"fact": "tried_dspy", "value": True}]
@@ -149,8 +148,8 @@ def test_an_unreadable_value_says_what_was_read_and_how_to_say_the_rest(ruleset:
     assert '"what if we had 600 examples"' in reply  # one phrasing that works for the part it could not read
 
 
-def test_apply_gives_a_follow_up_version_by_the_asker_and_clears_the_hypothetical(ruleset: RuleSet) -> None:
-    answer = ask(ruleset, "apply", conversation=Conversation(hypothetical={"n_stable_examples": 600}))
+def test_apply_gives_a_follow_up_version_by_the_asker_and_clears_the_hypothetical(fixture_ruleset: RuleSet) -> None:
+    answer = ask(fixture_ruleset, "apply", conversation=Conversation(hypothetical={"n_stable_examples": 600}))
     assert answer is not None
     assert answer.kind == "applied"
     assert answer.version is not None
@@ -165,23 +164,25 @@ def test_apply_gives_a_follow_up_version_by_the_asker_and_clears_the_hypothetica
 @pytest.mark.parametrize(
     ("hypothetical", "same"), [(None, False), ({"n_stable_examples": 30}, True)], ids=["none", "same-answers"]
 )
-def test_apply_with_nothing_new_records_nothing(ruleset: RuleSet, hypothetical: Any, same: bool) -> None:
-    answer = ask(ruleset, "apply", conversation=Conversation(hypothetical=hypothetical))
+def test_apply_with_nothing_new_records_nothing(fixture_ruleset: RuleSet, hypothetical: Any, same: bool) -> None:
+    answer = ask(fixture_ruleset, "apply", conversation=Conversation(hypothetical=hypothetical))
     assert answer is not None
     assert answer.kind == "nothing-to-apply"
     assert answer.version is None
     assert answer.context["same"] is same
 
 
-def test_contradicting_changes_are_refused_and_the_hypothetical_kept(ruleset: RuleSet) -> None:
+def test_contradicting_changes_are_refused_and_the_hypothetical_kept(fixture_ruleset: RuleSet) -> None:
     before = Conversation(hypothetical={"tried_dspy": True})
-    answer = ask(ruleset, "what if we haven't iterated on the prompt and 20 prompt iterations", conversation=before)
+    answer = ask(
+        fixture_ruleset, "what if we haven't iterated on the prompt and 20 prompt iterations", conversation=before
+    )
     assert answer is not None
     assert answer.kind == "contradiction"
     assert answer.conversation.hypothetical == {"tried_dspy": True}
 
 
-def test_why_not_on_a_fine_tune_verdict_explains_it_and_what_would_lead_away(ruleset: RuleSet) -> None:
+def test_why_not_on_a_fine_tune_verdict_explains_it_and_what_would_lead_away(fixture_ruleset: RuleSet) -> None:
     fine_tune = {
         **STORED,
         "n_stable_examples": 5000,
@@ -194,16 +195,16 @@ def test_why_not_on_a_fine_tune_verdict_explains_it_and_what_would_lead_away(rul
         "has_eval_set": True,
         "style_describable": False,
     }
-    answer = ask(ruleset, "why not", answers=fine_tune)
+    answer = ask(fixture_ruleset, "why not", answers=fine_tune)
     assert answer is not None
     assert answer.context["outcome"]["verdict"] == "fine-tune"
     assert answer.context["reasons"]
 
 
-def test_the_conversation_keeps_only_the_last_turns(ruleset: RuleSet) -> None:
+def test_the_conversation_keeps_only_the_last_turns(fixture_ruleset: RuleSet) -> None:
     conversation = Conversation()
     for n in range(MAX_TURNS + 5):
-        answer = ask(ruleset, f"what if we had {100 + n} examples", conversation=conversation)
+        answer = ask(fixture_ruleset, f"what if we had {100 + n} examples", conversation=conversation)
         assert answer is not None
         conversation = answer.conversation
     assert len(conversation.turns) == MAX_TURNS
@@ -229,9 +230,9 @@ def test_the_conversation_keeps_only_the_last_turns(ruleset: RuleSet) -> None:
 )
 @pytest.mark.parametrize("hypothetical", [None, {"n_stable_examples": 600}])
 def test_every_answer_renders_within_slacks_limits(
-    ruleset: RuleSet, renderer: Renderer, text: str, hypothetical: Any
+    fixture_ruleset: RuleSet, renderer: Renderer, text: str, hypothetical: Any
 ) -> None:
-    answer = ask(ruleset, text, conversation=Conversation(hypothetical=hypothetical), mentioned=True)
+    answer = ask(fixture_ruleset, text, conversation=Conversation(hypothetical=hypothetical), mentioned=True)
     assert answer is not None
     message = renderer.message("followup", kind=answer.kind, **answer.context)
     assert message["text"]

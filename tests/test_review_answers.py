@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,13 @@ from bot.engine.rulediff import snapshot
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.followups.history import decided_under_older_rules, history_rows
 from bot.followups.review import MAX_RULE_CHANGES, answering, review_answer
-from bot.resources import default_rules_dir
 from bot.settings import SettingsError, load_settings
 from bot.slack.render import Renderer
 from bot.slack.reviews import Review, reaction_from
 from bot.store import Conversation, Decision, Trigger, Version
+from tests import fixture_rules
 from tests.test_followup_answers import NOW, STORED, decision_for
 from tests.test_followup_answers import renderer as renderer  # noqa: PLC0414 - the fixture, shared
-from tests.test_followup_answers import ruleset as ruleset  # noqa: PLC0414
 from tests.test_render import HOSTILE, check_message, check_not_injected
 
 REVIEWERS = ["<@U0REV>", "<!subteam^S0GRP>"]
@@ -30,12 +28,10 @@ REVIEWERS = ["<@U0REV>", "<!subteam^S0GRP>"]
 
 @pytest.fixture(scope="module")
 def stricter(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
-    """The shipped rules with few-stable-examples at 20 instead of 50, and one rationale reworded."""
-    rules = tmp_path_factory.mktemp("rules") / "rules"
-    shutil.copytree(default_rules_dir(), rules)
-    checklist = rules / "checklist.yaml"
-    text = checklist.read_text().replace("op: lt, value: 50}", "op: lt, value: 20}")
-    checklist.write_text(text.replace("Missing or changing facts", "Missing facts"))
+    """The tests' own rules with too-few-examples at 20 instead of 40, and one rationale reworded."""
+    rules = fixture_rules.copy(tmp_path_factory.mktemp("rules"))
+    fixture_rules.edit(rules, "decisions.yaml", "op: lt, value: 40}", "op: lt, value: 20}")
+    fixture_rules.edit(rules, "decisions.yaml", "Facts belong in a lookup at request time", "Facts belong in a lookup")
     return load_ruleset(rules)
 
 
@@ -61,43 +57,47 @@ def review(
     )
 
 
-def test_a_rereview_under_the_same_rules_records_the_same_verdict(ruleset: RuleSet) -> None:
-    decision = decision_for(ruleset, STORED)
-    answer = review(ruleset, decision, conversation=Conversation(hypothetical={"n_stable_examples": 600}))
+def test_a_rereview_under_the_same_rules_records_the_same_verdict(fixture_ruleset: RuleSet) -> None:
+    decision = decision_for(fixture_ruleset, STORED)
+    answer = review(fixture_ruleset, decision, conversation=Conversation(hypothetical={"n_stable_examples": 600}))
     assert answer.kind == "re-reviewed"
     assert answer.version.trigger is Trigger.RE_REVIEW
     assert answer.version.by == "U0REV"
     assert answer.version.answers == decision.latest.answers
-    assert answer.context["rules"] == {"changed": False, "version": ruleset.version}
+    assert answer.context["rules"] == {"changed": False, "version": fixture_ruleset.version}
     assert not answer.context["diff"]["verdict_changed"]
     assert answer.conversation.hypothetical == {"n_stable_examples": 600}  # a what-if in progress survives
     assert answer.conversation.turns[-1].intent == "re-review"
 
 
-def test_a_rereview_under_changed_rules_names_the_rule_and_its_threshold(ruleset: RuleSet, stricter: RuleSet) -> None:
-    decision = decision_for(ruleset, STORED)
-    answer = review(stricter, decision, old=ruleset)
+def test_a_rereview_under_changed_rules_names_the_rule_and_its_threshold(
+    fixture_ruleset: RuleSet, stricter: RuleSet
+) -> None:
+    decision = decision_for(fixture_ruleset, STORED)
+    answer = review(stricter, decision, old=fixture_ruleset)
     rules = answer.context["rules"]
     assert rules["changed"]
     assert rules["known"]
-    assert (rules["before"], rules["after"]) == (ruleset.version, stricter.version)
+    assert (rules["before"], rules["after"]) == (fixture_ruleset.version, stricter.version)
     (change,) = rules["changes"]  # the reworded rationale is no change of substance
-    assert change["rule"] == "few-stable-examples"
-    assert change["thresholds"] == [{"fact": "n_stable_examples", "before": "< 50", "after": "< 20"}]
-    assert {r["id"] for r in answer.context["diff"]["stopped"]} == {"few-stable-examples"}
+    assert change["rule"] == "too-few-examples"
+    assert change["thresholds"] == [{"fact": "n_stable_examples", "before": "< 40", "after": "< 20"}]
+    assert {r["id"] for r in answer.context["diff"]["stopped"]} == {"too-few-examples"}
     assert answer.version.ruleset_sha256 == stricter.sha256
 
 
-def test_without_the_earlier_snapshot_the_reply_says_it_cannot_compare(ruleset: RuleSet, stricter: RuleSet) -> None:
-    answer = review(stricter, decision_for(ruleset, STORED))
+def test_without_the_earlier_snapshot_the_reply_says_it_cannot_compare(
+    fixture_ruleset: RuleSet, stricter: RuleSet
+) -> None:
+    answer = review(stricter, decision_for(fixture_ruleset, STORED))
     assert answer.context["rules"]["changed"]
     assert not answer.context["rules"]["known"]
     assert answer.context["rules"]["changes"] == []
 
 
-def test_an_edit_evaluates_the_new_answers_and_lists_what_changed(ruleset: RuleSet) -> None:
-    decision = decision_for(ruleset, STORED)
-    answer = review(ruleset, decision, trigger=Trigger.EDIT, answers={**STORED, "n_stable_examples": 600})
+def test_an_edit_evaluates_the_new_answers_and_lists_what_changed(fixture_ruleset: RuleSet) -> None:
+    decision = decision_for(fixture_ruleset, STORED)
+    answer = review(fixture_ruleset, decision, trigger=Trigger.EDIT, answers={**STORED, "n_stable_examples": 600})
     assert answer.kind == "edited"
     assert answer.version.trigger is Trigger.EDIT
     assert answer.version.answers["n_stable_examples"] == 600
@@ -105,28 +105,31 @@ def test_an_edit_evaluates_the_new_answers_and_lists_what_changed(ruleset: RuleS
     assert answer.context["number"] == 2
 
 
-def test_rule_changes_are_capped_and_counted(ruleset: RuleSet, tmp_path: Path) -> None:
-    rules = tmp_path / "rules"
-    shutil.copytree(default_rules_dir(), rules)
+def test_rule_changes_are_capped_and_counted(fixture_ruleset: RuleSet, tmp_path: Path) -> None:
+    rules = fixture_rules.copy(tmp_path)
     for path in rules.glob("*.yaml"):  # every rule's title (not the playbooks' sources, which have titles too)
         path.write_text(re.sub(r"(?m)^(\s+)title: ", r"\1title: Now ", path.read_text()))
-    answer = review(load_ruleset(rules), decision_for(ruleset, STORED), old=ruleset)
+    answer = review(load_ruleset(rules), decision_for(fixture_ruleset, STORED), old=fixture_ruleset)
     rules_info = answer.context["rules"]
     assert len(rules_info["changes"]) == MAX_RULE_CHANGES
-    assert rules_info["others"] == len(ruleset.rules) - MAX_RULE_CHANGES
-    fired = set(decision_for(ruleset, STORED).latest.fired)
+    assert rules_info["others"] == len(fixture_ruleset.rules) - MAX_RULE_CHANGES
+    fired = set(decision_for(fixture_ruleset, STORED).latest.fired)
     assert {c["rule"] for c in rules_info["changes"][: len(fired)]} == fired  # this decision's rules come first
 
 
 @pytest.mark.parametrize("trigger", [Trigger.RE_REVIEW, Trigger.EDIT])
 @pytest.mark.parametrize("mentions", [[], REVIEWERS])
 def test_rereview_and_edit_replies_render_within_limits_without_injection(
-    ruleset: RuleSet, stricter: RuleSet, renderer: Renderer, trigger: Trigger, mentions: list[str]
+    fixture_ruleset: RuleSet, stricter: RuleSet, renderer: Renderer, trigger: Trigger, mentions: list[str]
 ) -> None:
     hostile = {**STORED, "use_case": HOSTILE}
-    for old, new in ((ruleset, ruleset), (ruleset, stricter), (None, stricter)):
+    for old, new in ((fixture_ruleset, fixture_ruleset), (fixture_ruleset, stricter), (None, stricter)):
         answer = review(
-            new, decision_for(ruleset, hostile), old=old, trigger=trigger, answers={**hostile, "n_stable_examples": 5}
+            new,
+            decision_for(fixture_ruleset, hostile),
+            old=old,
+            trigger=trigger,
+            answers={**hostile, "n_stable_examples": 5},
         )
         message = renderer.message("followup", kind=answer.kind, **answer.context, reviewers=mentions)
         check_message(message)
@@ -148,14 +151,14 @@ FINE_TUNE = {
 
 
 def test_an_answered_question_is_recorded_and_the_reply_asks_what_is_still_open(
-    ruleset: RuleSet, renderer: Renderer
+    fixture_ruleset: RuleSet, renderer: Renderer
 ) -> None:
-    decision = decision_for(ruleset, FINE_TUNE)
+    decision = decision_for(fixture_ruleset, FINE_TUNE)
     answers = answering(decision.latest.answers, "has_eval_set", False)
     assert answers == {**FINE_TUNE, "has_eval_set": False}
     answer = review_answer(
-        ruleset=ruleset,
-        snapshot=snapshot(ruleset),
+        ruleset=fixture_ruleset,
+        snapshot=snapshot(fixture_ruleset),
         old_snapshot=None,
         decision=decision,
         conversation=Conversation(),
@@ -220,13 +223,13 @@ def versions_of(decision: Decision, count: int, *, by: str) -> Decision:
 
 
 @pytest.mark.parametrize("by", ["U0REV", "cli", HOSTILE, "W0ENTERPRISE"])
-def test_history_lists_versions_within_limits(ruleset: RuleSet, renderer: Renderer, by: str) -> None:
-    decision = versions_of(decision_for(ruleset, STORED), 14, by=by)
-    rows = history_rows(decision, ruleset)
+def test_history_lists_versions_within_limits(fixture_ruleset: RuleSet, renderer: Renderer, by: str) -> None:
+    decision = versions_of(decision_for(fixture_ruleset, STORED), 14, by=by)
+    rows = history_rows(decision, fixture_ruleset)
     assert [row["number"] for row in rows] == list(range(1, 15))
     assert all(row["current_rules"] for row in rows)
-    assert not decided_under_older_rules(decision, ruleset)
-    context = {"versions": rows, "older_rules": True, "current": ruleset.version, "stored": {"number": 14}}
+    assert not decided_under_older_rules(decision, fixture_ruleset)
+    context = {"versions": rows, "older_rules": True, "current": fixture_ruleset.version, "stored": {"number": 14}}
     message = renderer.message("followup", kind="history", hypothetical_active=False, **context)
     check_message(message)
     check_not_injected(message, configured=["<@U0ASKER>", f"<@{by}>"])
@@ -236,16 +239,16 @@ def test_history_lists_versions_within_limits(ruleset: RuleSet, renderer: Render
     assert "the last 10 shown" in message["text"]
 
 
-def test_the_history_marks_versions_decided_under_other_rules(ruleset: RuleSet, stricter: RuleSet) -> None:
-    decision = decision_for(ruleset, STORED)
+def test_the_history_marks_versions_decided_under_other_rules(fixture_ruleset: RuleSet, stricter: RuleSet) -> None:
+    decision = decision_for(fixture_ruleset, STORED)
     assert decided_under_older_rules(decision, stricter)
     assert [row["current_rules"] for row in history_rows(decision, stricter)] == [False]
 
 
-def test_the_channel_history_escapes_use_cases_and_fits(ruleset: RuleSet, renderer: Renderer) -> None:
-    decision = decision_for(ruleset, {**STORED, "use_case": HOSTILE})
+def test_the_channel_history_escapes_use_cases_and_fits(fixture_ruleset: RuleSet, renderer: Renderer) -> None:
+    decision = decision_for(fixture_ruleset, {**STORED, "use_case": HOSTILE})
     row = {
-        **history_rows(decision, ruleset)[-1],
+        **history_rows(decision, fixture_ruleset)[-1],
         "use_case": HOSTILE,
         "requester": "U0ASKER",
         "versions": 1,
@@ -254,7 +257,7 @@ def test_the_channel_history_escapes_use_cases_and_fits(ruleset: RuleSet, render
         "older_rules": True,
     }
     rows = [{**row, "permalink": link} for link in ("https://fake.slack.com/archives/C1/p1", None)] * 10
-    message = renderer.message("history", decisions=rows, current="2026.12.0")
+    message = renderer.message("history", decisions=rows, current=fixture_rules.VERSION)
     check_message(message)
     check_not_injected(message, configured=["<@U0ASKER>"])
     assert message["response_type"] == "ephemeral"

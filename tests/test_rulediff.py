@@ -1,4 +1,7 @@
-"""Rule-set snapshots and their differences: what a re-review says changed between two versions of the rules."""
+"""Rule-set snapshots and their differences: what a re-review says changed between two versions of the rules.
+
+On the tests' own rule set (`fixture_fixture_rules_copy`, `fixture_ruleset`), so the shipped policy can change freely.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from bot.engine.rulediff import (
     snapshot,
 )
 from bot.engine.ruleset import RuleSet, load_ruleset
-from bot.resources import default_rules_dir
+from tests import fixture_rules
 from tests.test_loader import rule, write_rules
 
 
@@ -35,59 +38,57 @@ def edit(directory: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def diff_after(rules_copy: Path, name: str, old: str, new: str) -> list[RuleChange]:
-    before = snapshot(load_ruleset(rules_copy))
-    edit(rules_copy, name, old, new)
-    return diff_snapshots(before, snapshot(load_ruleset(rules_copy)))
+def diff_after(fixture_rules_copy: Path, name: str, old: str, new: str) -> list[RuleChange]:
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    edit(fixture_rules_copy, name, old, new)
+    return diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy)))
 
 
-def test_snapshot_round_trips_through_json_and_is_small(ruleset: RuleSet) -> None:
-    taken = snapshot(ruleset)
+def test_snapshot_round_trips_through_json_without_rationale_or_sources(fixture_ruleset: RuleSet) -> None:
+    taken = snapshot(fixture_ruleset)
     text = json.dumps(taken)
     assert load_snapshot(text) == taken
     assert load_snapshot(text.encode()) == taken
     assert taken["format"] == SNAPSHOT_FORMAT
-    assert [r["id"] for r in taken["rules"]] == [r.id for r in ruleset.rules]
+    assert [r["id"] for r in taken["rules"]] == [r.id for r in fixture_ruleset.rules]
     assert "rationale" not in text
-    assert "sources" not in text
-    # Measured: 8,130 characters for version 2026.11.0 (24 rules); it is kept in Redis for every rule set.
-    assert len(text) < 12000
+    assert "sources" not in text  # the shipped rules' snapshot is measured in test_rules_table.py
 
 
-def test_snapshot_of_a_rule(ruleset: RuleSet) -> None:
-    rules = {r["id"]: r for r in snapshot(ruleset)["rules"]}
-    assert rules["prompting-not-plateaued"] == {
-        "id": "prompting-not-plateaued",
-        "title": "Prompting has not plateaued yet",
-        "order": 90,
+def test_snapshot_of_a_rule(fixture_ruleset: RuleSet) -> None:
+    rules = {r["id"]: r for r in snapshot(fixture_ruleset)["rules"]}
+    assert rules["prompting-unfinished"] == {
+        "id": "prompting-unfinished",
+        "title": "The prompt work is not finished",
+        "order": 60,
         "kind": "decision",
-        "when": "tried_prompt_iteration = yes and (prompt_iterations < 10 or prompt_authors < 3)",
+        "when": "tried_prompt_iteration = yes and (prompt_iterations < 6 or prompt_authors < 2)",
         "leaves": [
             ["tried_prompt_iteration", "eq", True],
-            ["prompt_iterations", "lt", 10],
-            ["prompt_authors", "lt", 3],
+            ["prompt_iterations", "lt", 6],
+            ["prompt_authors", "lt", 2],
         ],
         "verdict": "dont-fine-tune",
         "next_step": "prompt-iteration",
         "applies_to": ["dont-fine-tune", "fine-tune"],
     }
-    assert rules["default-prompt-and-rag"]["when"] is None
-    assert rules["default-prompt-and-rag"]["leaves"] == []
-    assert rules["catastrophic-forgetting"]["verdict"] is None
-    assert rules["catastrophic-forgetting"]["applies_to"] == ["fine-tune"]
+    assert rules["stay-with-prompts"]["when"] is None
+    assert rules["stay-with-prompts"]["leaves"] == []
+    assert rules["forgetting-warning"]["verdict"] is None
+    assert rules["forgetting-warning"]["applies_to"] == ["fine-tune"]
 
 
-def test_in_lists_are_sorted(ruleset: RuleSet) -> None:
+def test_in_lists_are_sorted(fixture_ruleset: RuleSet) -> None:
     """`describe()` lists an `in` set in hash order, which changes from one process to the next."""
-    behaviour = next(r for r in snapshot(ruleset)["rules"] if r["id"] == "behaviour-fine-tune")
-    assert ["primary_failure", "in", ["format", "latency", "style", "tool-shape"]] in behaviour["leaves"]
-    assert "primary_failure in format, latency, style, tool-shape and" in behaviour["when"]
+    pattern = next(r for r in snapshot(fixture_ruleset)["rules"] if r["id"] == "pattern-fine-tune")
+    assert ["primary_failure", "in", ["format", "style", "tool-shape"]] in pattern["leaves"]
+    assert "primary_failure in format, style, tool-shape and" in pattern["when"]
 
 
 def test_snapshot_is_the_same_in_every_process() -> None:
     code = (
         "import json; from bot.engine.rulediff import snapshot; from bot.engine.ruleset import load_ruleset; "
-        "from bot.resources import default_rules_dir; print(json.dumps(snapshot(load_ruleset(default_rules_dir()))))"
+        f"print(json.dumps(snapshot(load_ruleset({str(fixture_rules.DIRECTORY)!r}))))"
     )
     outputs = {
         subprocess.run(
@@ -102,10 +103,10 @@ def test_snapshot_is_the_same_in_every_process() -> None:
     assert len(outputs) == 1
 
 
-def test_identical_rule_sets_do_not_differ(ruleset: RuleSet) -> None:
-    taken = snapshot(ruleset)
+def test_identical_rule_sets_do_not_differ(fixture_ruleset: RuleSet) -> None:
+    taken = snapshot(fixture_ruleset)
     assert diff_snapshots(taken, taken) == []
-    assert diff_snapshots(taken, snapshot(load_ruleset(default_rules_dir()))) == []
+    assert diff_snapshots(taken, snapshot(load_ruleset(fixture_rules.DIRECTORY))) == []
 
 
 @pytest.mark.parametrize(
@@ -135,45 +136,50 @@ def test_identical_rule_sets_do_not_differ(ruleset: RuleSet) -> None:
     ids=["count", "operator", "thousands", "in-list"],
 )
 def test_a_changed_threshold(
-    rules_copy: Path, old: dict[str, object], new: dict[str, object], threshold: ThresholdChange
+    fixture_rules_copy: Path, old: dict[str, object], new: dict[str, object], threshold: ThresholdChange
 ) -> None:
-    """A rule of the test's own, so that the shipped policy can change freely; it also needs more than 40 tools, so
-    that it never stands in the way of a shipped rule."""
+    """A rule of the test's own; it also needs more than 40 tools, so that it never stands in the way of another
+    rule."""
     narrow = {"fact": "n_tools", "op": "gt", "value": 40}
-    write_rules(rules_copy, "extra.yaml", [rule(order=5, when={"all": [old, narrow]})])
-    before = snapshot(load_ruleset(rules_copy))
-    write_rules(rules_copy, "extra.yaml", [rule(order=5, when={"all": [new, narrow]})])
+    write_rules(fixture_rules_copy, "extra.yaml", [rule(order=5, when={"all": [old, narrow]})])
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    write_rules(fixture_rules_copy, "extra.yaml", [rule(order=5, when={"all": [new, narrow]})])
     detail = f"condition: {threshold.fact} {threshold.before} → {threshold.fact} {threshold.after}"
-    changes = diff_snapshots(before, snapshot(load_ruleset(rules_copy)))
+    changes = diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy)))
     assert changes == [RuleChange("extra-rule", "A rule for a test", "changed", (detail,), (threshold,))]
 
 
-def test_two_thresholds_of_one_rule(rules_copy: Path) -> None:
-    before = snapshot(load_ruleset(rules_copy))
-    edit(rules_copy, "thresholds.yaml", "op: lt, value: 10}", "op: le, value: 8}")
-    edit(rules_copy, "thresholds.yaml", "op: lt, value: 3}", "op: lt, value: 2}")
-    (change,) = diff_snapshots(before, snapshot(load_ruleset(rules_copy)))
+def test_two_thresholds_of_one_rule(fixture_rules_copy: Path) -> None:
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    edit(
+        fixture_rules_copy,
+        "decisions.yaml",
+        "prompt_iterations, op: lt, value: 6}",
+        "prompt_iterations, op: le, value: 4}",
+    )
+    edit(fixture_rules_copy, "decisions.yaml", "prompt_authors, op: lt, value: 2}", "prompt_authors, op: lt, value: 3}")
+    (change,) = diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy)))
     assert change.thresholds == (
-        ThresholdChange("prompt_iterations", "< 10", "≤ 8"),
-        ThresholdChange("prompt_authors", "< 3", "< 2"),
+        ThresholdChange("prompt_iterations", "< 6", "≤ 4"),
+        ThresholdChange("prompt_authors", "< 2", "< 3"),
     )
     assert change.details == (
-        "condition: prompt_iterations < 10 → prompt_iterations ≤ 8",
-        "condition: prompt_authors < 3 → prompt_authors < 2",
+        "condition: prompt_iterations < 6 → prompt_iterations ≤ 4",
+        "condition: prompt_authors < 2 → prompt_authors < 3",
     )
 
 
-def test_a_changed_outcome(rules_copy: Path) -> None:
+def test_a_changed_outcome(fixture_rules_copy: Path) -> None:
     changes = diff_after(
-        rules_copy,
-        "checklist.yaml",
-        "outcome: {verdict: dont-fine-tune, next_step: few-shot}",
-        "outcome: {verdict: fine-tune, next_step: fine-tune}",
+        fixture_rules_copy,
+        "decisions.yaml",
+        "value: 40}\n    outcome: {verdict: dont-fine-tune, next_step: few-shot}",
+        "value: 40}\n    outcome: {verdict: fine-tune, next_step: fine-tune}",
     )
     assert changes == [
         RuleChange(
-            "few-stable-examples",
-            "Fewer than 50 stable, high-quality examples",
+            "too-few-examples",
+            "Under 40 examples",
             "changed",
             ("outcome: dont-fine-tune/few-shot → fine-tune/fine-tune",),
             (),
@@ -181,10 +187,10 @@ def test_a_changed_outcome(rules_copy: Path) -> None:
     ]
 
 
-def test_an_added_rule(rules_copy: Path) -> None:
-    before = snapshot(load_ruleset(rules_copy))
-    write_rules(rules_copy, "extra.yaml", [rule()])
-    assert diff_snapshots(before, snapshot(load_ruleset(rules_copy))) == [
+def test_an_added_rule(fixture_rules_copy: Path) -> None:
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    write_rules(fixture_rules_copy, "extra.yaml", [rule()])
+    assert diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy))) == [
         RuleChange(
             "extra-rule",
             "A rule for a test",
@@ -203,21 +209,21 @@ def remove_rule(directory: Path, name: str, rule_id: str) -> None:
     path.write_text(yaml.safe_dump({"rules": kept}, sort_keys=False))
 
 
-def test_a_removed_rule(rules_copy: Path) -> None:
-    before = snapshot(load_ruleset(rules_copy))
-    remove_rule(rules_copy, "situations.yaml", "benchmark-chasing")
-    remove_rule(rules_copy, "pitfalls.yaml", "catastrophic-forgetting")
-    assert diff_snapshots(before, snapshot(load_ruleset(rules_copy))) == [
+def test_a_removed_rule(fixture_rules_copy: Path) -> None:
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    remove_rule(fixture_rules_copy, "decisions.yaml", "eval-missing")
+    remove_rule(fixture_rules_copy, "warnings.yaml", "forgetting-warning")
+    assert diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy))) == [
         RuleChange(
-            "benchmark-chasing",
-            "Chasing a small benchmark gain",
+            "eval-missing",
+            "Nothing to measure against yet",
             "removed",
-            ("condition: chasing_small_benchmark_gain = yes", "outcome: dont-fine-tune/better-model"),
+            ("condition: has_eval_set = no", "outcome: dont-fine-tune/build-eval"),
             (),
         ),
         RuleChange(
-            "catastrophic-forgetting",
-            "Measure what the fine-tune forgets",
+            "forgetting-warning",
+            "Check what the tuned model forgets",
             "removed",
             ("condition: none", "warning for fine-tune"),
             (),
@@ -225,25 +231,25 @@ def test_a_removed_rule(rules_copy: Path) -> None:
     ]
 
 
-def test_changes_come_in_the_new_order_with_removed_rules_last(rules_copy: Path) -> None:
-    before = snapshot(load_ruleset(rules_copy))
-    remove_rule(rules_copy, "situations.yaml", "compliance-citations")
-    write_rules(rules_copy, "extra.yaml", [rule(order=5)])
-    edit(rules_copy, "thresholds.yaml", "order: 110", "order: 115")
+def test_changes_come_in_the_new_order_with_removed_rules_last(fixture_rules_copy: Path) -> None:
+    before = snapshot(load_ruleset(fixture_rules_copy))
+    write_rules(fixture_rules_copy, "extra.yaml", [rule(order=5)])
+    edit(fixture_rules_copy, "decisions.yaml", "order: 70", "order: 72")
     edit(
-        rules_copy,
-        "checklist.yaml",
-        "{fact: n_stable_examples, op: lt, value: 50}",
+        fixture_rules_copy,
+        "decisions.yaml",
         "{fact: n_stable_examples, op: lt, value: 40}",
+        "{fact: n_stable_examples, op: lt, value: 30}",
     )
-    changes = diff_snapshots(before, snapshot(load_ruleset(rules_copy)))
+    remove_rule(fixture_rules_copy, "decisions.yaml", "citations-required")
+    changes = diff_snapshots(before, snapshot(load_ruleset(fixture_rules_copy)))
     assert [(c.rule, c.change) for c in changes] == [
         ("extra-rule", "added"),
-        ("few-stable-examples", "changed"),
-        ("few-shot-not-tried", "changed"),
-        ("compliance-citations", "removed"),
+        ("too-few-examples", "changed"),
+        ("small-toolbox", "changed"),
+        ("citations-required", "removed"),
     ]
-    assert changes[2].details == ("order 110 → 115",)
+    assert changes[2].details == ("order 70 → 72",)
     assert changes[2].thresholds == ()
 
 
@@ -251,31 +257,31 @@ def test_changes_come_in_the_new_order_with_removed_rules_last(rules_copy: Path)
     ("old", "new", "after"),
     [
         (
-            "        - any:\n            - {fact: prompt_iterations, op: lt, value: 10}\n"
-            "            - {fact: prompt_authors, op: lt, value: 3}\n",
-            "        - {fact: prompt_iterations, op: lt, value: 10}\n",
-            "tried_prompt_iteration = yes and prompt_iterations < 10",
+            "        - any:\n            - {fact: prompt_iterations, op: lt, value: 6}\n"
+            "            - {fact: prompt_authors, op: lt, value: 2}\n",
+            "        - {fact: prompt_iterations, op: lt, value: 6}\n",
+            "tried_prompt_iteration = yes and prompt_iterations < 6",
         ),
         (
             "        - any:\n            - {fact: prompt_iterations",
             "        - all:\n            - {fact: prompt_iterations",
-            "tried_prompt_iteration = yes and (prompt_iterations < 10 and prompt_authors < 3)",
+            "tried_prompt_iteration = yes and (prompt_iterations < 6 and prompt_authors < 2)",
         ),
         (
-            "{fact: prompt_authors, op: lt, value: 3}",
-            "{fact: n_tools, op: lt, value: 3}",
-            "tried_prompt_iteration = yes and (prompt_iterations < 10 or n_tools < 3)",
+            "{fact: prompt_authors, op: lt, value: 2}",
+            "{fact: n_tools, op: lt, value: 2}",
+            "tried_prompt_iteration = yes and (prompt_iterations < 6 or n_tools < 2)",
         ),
     ],
     ids=["fewer-comparisons", "other-combinator", "other-fact"],
 )
-def test_a_condition_of_another_shape(rules_copy: Path, old: str, new: str, after: str) -> None:
-    changes = diff_after(rules_copy, "thresholds.yaml", old, new)
-    before = "tried_prompt_iteration = yes and (prompt_iterations < 10 or prompt_authors < 3)"
+def test_a_condition_of_another_shape(fixture_rules_copy: Path, old: str, new: str, after: str) -> None:
+    changes = diff_after(fixture_rules_copy, "decisions.yaml", old, new)
+    before = "tried_prompt_iteration = yes and (prompt_iterations < 6 or prompt_authors < 2)"
     assert changes == [
         RuleChange(
-            "prompting-not-plateaued",
-            "Prompting has not plateaued yet",
+            "prompting-unfinished",
+            "The prompt work is not finished",
             "changed",
             (f"condition: {before} → {after}",),
             (),
@@ -283,37 +289,35 @@ def test_a_condition_of_another_shape(rules_copy: Path, old: str, new: str, afte
     ]
 
 
-def test_rationale_and_sources_are_not_differences(rules_copy: Path) -> None:
-    before = load_ruleset(rules_copy)
-    edit(rules_copy, "situations.yaml", "It costs a prompt change;", "It costs one prompt change;")
-    edit(rules_copy, "situations.yaml", 'note: "row 8: compliance', 'note: "row eight: compliance')
-    after = load_ruleset(rules_copy)
+def test_rationale_and_sources_are_not_differences(fixture_rules_copy: Path) -> None:
+    before = load_ruleset(fixture_rules_copy)
+    edit(fixture_rules_copy, "decisions.yaml", "the cheapest thing to try.", "the cheapest move there is.")
+    edit(fixture_rules_copy, "decisions.yaml", "learn/optimization/optimizers", "learn/optimization/overview")
+    after = load_ruleset(fixture_rules_copy)
     assert after.sha256 != before.sha256
     assert diff_snapshots(snapshot(before), snapshot(after)) == []
 
 
-def test_a_new_title(rules_copy: Path) -> None:
+def test_a_new_title(fixture_rules_copy: Path) -> None:
     changes = diff_after(
-        rules_copy, "thresholds.yaml", "title: Prompting has not plateaued yet", "title: Not plateaued"
+        fixture_rules_copy, "decisions.yaml", "title: The prompt work is not finished", "title: Not finished"
     )
-    assert changes == [RuleChange("prompting-not-plateaued", "Not plateaued", "changed", ("title changed",), ())]
+    assert changes == [RuleChange("prompting-unfinished", "Not finished", "changed", ("title changed",), ())]
 
 
-def test_an_old_snapshot_with_its_in_list_in_another_order(ruleset: RuleSet) -> None:
+def test_an_old_snapshot_with_its_in_list_in_another_order(fixture_ruleset: RuleSet) -> None:
     """A snapshot stored by another process, or before lists were sorted, reads the same."""
-    new = snapshot(ruleset)
+    new = snapshot(fixture_ruleset)
     old = copy.deepcopy(new)
     old["sha256"] = "0" * 64
-    behaviour = next(r for r in old["rules"] if r["id"] == "behaviour-fine-tune")
-    behaviour["when"] = behaviour["when"].replace(
-        "format, latency, style, tool-shape", "style, tool-shape, format, latency"
-    )
-    behaviour["leaves"][1][2] = ["tool-shape", "style", "latency", "format"]
+    pattern = next(r for r in old["rules"] if r["id"] == "pattern-fine-tune")
+    pattern["when"] = pattern["when"].replace("format, style, tool-shape", "style, tool-shape, format")
+    pattern["leaves"][1][2] = ["tool-shape", "style", "format"]
     assert diff_snapshots(old, new) == []
 
 
-def test_unknown_keys_are_tolerated(ruleset: RuleSet) -> None:
-    new = snapshot(ruleset)
+def test_unknown_keys_are_tolerated(fixture_ruleset: RuleSet) -> None:
+    new = snapshot(fixture_ruleset)
     old = copy.deepcopy(new)
     old["sha256"] = "0" * 64
     old["written_by"] = "a later release"
@@ -323,7 +327,7 @@ def test_unknown_keys_are_tolerated(ruleset: RuleSet) -> None:
 
 
 def valid() -> dict[str, Any]:
-    return snapshot(load_ruleset(default_rules_dir()))
+    return snapshot(load_ruleset(fixture_rules.DIRECTORY))
 
 
 def broken(change: str) -> str:
@@ -374,14 +378,14 @@ def test_load_snapshot_refuses_what_it_does_not_know(raw: str | bytes | None) ->
     assert load_snapshot(raw) is None
 
 
-def test_diff_refuses_what_is_not_a_snapshot(ruleset: RuleSet) -> None:
+def test_diff_refuses_what_is_not_a_snapshot(fixture_ruleset: RuleSet) -> None:
     with pytest.raises(ValueError, match="not a rule-set snapshot"):
-        diff_snapshots({"format": 99}, snapshot(ruleset))
+        diff_snapshots({"format": 99}, snapshot(fixture_ruleset))
 
 
 @st.composite
 def variants(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
-    """The shipped snapshot with rules dropped, conditions and outcomes swapped between rules, and orders moved."""
+    """The fixture's snapshot with rules dropped, conditions and outcomes swapped between rules, and orders moved."""
     data = copy.deepcopy(base)
     rules = data["rules"]
     donors = copy.deepcopy(rules)
@@ -398,11 +402,11 @@ def variants(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-SHIPPED = valid()
+BASE = valid()
 
 
 @settings(max_examples=150, deadline=None)
-@given(variants(SHIPPED), variants(SHIPPED))
+@given(variants(BASE), variants(BASE))
 def test_any_two_snapshots_compare_both_ways(old: dict[str, Any], new: dict[str, Any]) -> None:
     forwards = diff_snapshots(old, new)
     backwards = diff_snapshots(new, old)
