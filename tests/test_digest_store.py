@@ -24,7 +24,7 @@ from bot.store import (
 )
 from bot.store.activity import USE_CASE_CHARS
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
-from tests import policy
+from tests import fixture_rules
 from tests.redis_support import REDIS_MODES, redis_url_of
 from tests.store_support import append_version
 
@@ -62,9 +62,9 @@ def new_version(
         answers={"use_case": use_case, "n_stable_examples": 30},
         verdict=verdict,
         next_step=next_step,
-        decided_by="few-stable-examples",
-        fired=["few-stable-examples"],
-        ruleset_version=policy.VERSION,
+        decided_by="too-few-examples",
+        fired=["too-few-examples"],
+        ruleset_version=fixture_rules.VERSION,
         ruleset_sha256=sha,
         by=by,
         trigger=trigger,
@@ -151,7 +151,7 @@ def test_the_log_has_one_row_per_version_with_what_it_replaced_and_where_it_was_
         (None, None),
         (None, None),
     ]
-    assert all(row.ruleset_sha256 == SHA_OLD[:16] and row.ruleset_version == policy.VERSION for row in rows)
+    assert all(row.ruleset_sha256 == SHA_OLD[:16] and row.ruleset_version == fixture_rules.VERSION for row in rows)
     # Quotes, backslashes, Slack markup and emoji come back exactly, after the Lua rewrites too.
     assert [row.use_case for row in rows] == [TRICKY] * 3
 

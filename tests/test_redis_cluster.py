@@ -26,7 +26,7 @@ from bot.digest.runner import Result
 from bot.runtime import open_redis, open_services
 from bot.settings import SettingsError, load_settings
 from bot.store import DecisionStore, NewVersion, RedisClient, Trigger, WorkQueue, WorkRef, connect_redis
-from tests import policy
+from tests import fixture_rules
 from tests.fakeslack import FakeSlack
 from tests.redis_cluster import LocalCluster, LocalSentinel, admin, free_port
 from tests.redis_support import OwnRedis, delete_keys
@@ -252,9 +252,9 @@ def first_version() -> NewVersion:
         answers={"use_case": "Ticket triage", "n_stable_examples": 30},
         verdict="dont-fine-tune",
         next_step="few-shot",
-        decided_by="few-stable-examples",
-        fired=["few-stable-examples"],
-        ruleset_version=policy.VERSION,
+        decided_by="too-few-examples",
+        fired=["too-few-examples"],
+        ruleset_version=fixture_rules.VERSION,
         ruleset_sha256="ab" * 32,
         by="U0ASKER",
         trigger=Trigger.SUBMIT,
