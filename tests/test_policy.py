@@ -1,14 +1,17 @@
-"""The shipped policy as people meet it: realistic cases with the expected verdict and next step, and the advice
-around each verdict (what follows, what would change it, which questions to ask).
+"""The shipped policy as people meet it: which version of it these tests were written for, realistic cases with the
+expected verdict and next step, the advice around each verdict (what follows, what would change it, which questions
+to ask), and the words people read.
 
 The scenario table (`tests/data/policy_scenarios.yaml`) was written from the seed and first-party sources before
-the rules were run; each case names the line that decides it. A policy change is an edit to `rules/` and to that
-table (and, for a threshold, to `tests/test_rules_table.py`); other tests take their answers from `tests/policy.py`.
+the rules were run; each case names the line that decides it. A policy change is an edit to `rules/` and to the
+policy's tests only: the version and hash below, that table, and for a threshold `tests/test_rules_table.py` and
+`tests/test_checklist.py`. Every other test runs on the tests' own rule set (see tests/README.md).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,59 @@ from bot.engine.advice import open_questions, what_follows, with_answers
 from bot.engine.answers import FACTS, Answers, contradictions
 from bot.engine.changes import is_lever, what_would_change
 from bot.engine.report import verdict_report
+from bot.engine.rulediff import snapshot
 from bot.engine.ruleset import NextStep, RuleSet, VerdictKind
 from bot.engine.verdict import evaluate
 from tests import policy
 
 SCENARIOS = yaml.safe_load((Path(__file__).parent / "data" / "policy_scenarios.yaml").read_text())
+
+# The shipped rule set these tests were written for: its version and the hash of its meaning, as
+# `should-finetune rules check` prints them. A change to rules/ changes the hash; give it a new version in
+# rules/ruleset.yaml, check these tests against it, and write both here.
+VERSION = "2026.12.0"
+SHA256 = "d069c20523f0388b31cae56f07d6fb39348c723adf86ed586394eb058e3fc938"
+
+
+def test_the_policy_is_the_version_these_tests_were_written_for(ruleset: RuleSet) -> None:
+    if ruleset.sha256 != SHA256:
+        assert ruleset.version != VERSION, (
+            f"rules/ changed but kept version {VERSION}: give it a new version in rules/ruleset.yaml"
+        )
+    assert (ruleset.version, ruleset.sha256) == (VERSION, SHA256), (
+        "rules/ changed: check the policy's tests against it, then write its version and sha256 here"
+    )
+
+
+def test_the_snapshot_kept_for_every_rule_set_stays_small(ruleset: RuleSet) -> None:
+    """Each rule set's snapshot is kept in Redis, for re-reviews to say what changed (bot/engine/rulediff.py)."""
+    text = json.dumps(snapshot(ruleset))
+    assert len(text) < 12000  # measured: 8,130 characters for version 2026.11.0 (24 rules)
+
+
+# Next-step ids that are also the ordinary spelling of what they name may be read ("fine-tune", "few-shot", "dspy");
+# the others are ids, like every rule id and every field name of the answers.
+READABLE_STEP_IDS = {"fine-tune", "few-shot", "dspy"}
+
+
+def test_no_ids_in_the_words_people_read(ruleset: RuleSet) -> None:
+    """The Slack messages show these words as written (tests/test_questions.py checks the messages themselves)."""
+    ids = (
+        {rule.id for rule in ruleset.rules}
+        | {step.value for step in ruleset.next_steps if step.value not in READABLE_STEP_IDS}
+        | {name for name in FACTS if "_" in name}
+    )
+    found = re.compile(r"(?<![\w-])(" + "|".join(re.escape(name) for name in sorted(ids)) + r")(?![\w-])")
+    words = [rung.title for rung in ruleset.ladder]
+    for rule in ruleset.rules:
+        words += [rule.title, rule.because or "", rule.rationale, rule.message or ""]
+        words += [source.note or "" for source in rule.sources]
+    for info in ruleset.next_steps.values():
+        words += [info.title, info.summary, info.if_done or ""]
+    for playbook in ruleset.playbooks:
+        words += [*playbook.steps, *(source.title for source in playbook.sources)]
+    assert len(words) > 300
+    assert [(match.group(0), text) for text in words for match in found.finditer(text)] == []
 
 
 def test_the_table_is_big_and_cited() -> None:
