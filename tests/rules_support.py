@@ -1,4 +1,7 @@
-"""Edited copies of the shipped rules, for tests and benchmarks that need a rule change."""
+"""Edited copies of the shipped rules, for the benchmarks that need a rule change (benchmarks/bench_digest.py).
+
+Tests edit copies of their own rule set instead: `tests/fixture_rules.py`.
+"""
 
 from __future__ import annotations
 
