@@ -37,8 +37,8 @@ from typing import Any
 
 import pytest
 
-from bot.slack.ids import ActionId
 from bot.listeners.submission import NOT_SAVED
+from bot.slack.ids import ActionId
 from bot.store import DecisionStore, DeliveryStatus, connect_redis
 from tests.fakeslack import FakeSlack
 from tests.redis_support import OwnRedis
