@@ -1,6 +1,6 @@
 """Rule-set snapshots and their differences: what a re-review says changed between two versions of the rules.
 
-On the tests' own rule set (`fixture_fixture_rules_copy`, `fixture_ruleset`), so the shipped policy can change freely.
+On the tests' own rule set (`fixture_rules_copy`, `fixture_ruleset`), so the shipped policy can change freely.
 """
 
 from __future__ import annotations
