@@ -108,7 +108,7 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.parametrize(("name", "path"), [(name, path) for name, path, _ in modules()], ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "path"), [(name, path) for name, path, _ in modules()], ids=str)
 def test_no_file_is_over_500_lines(name: str, path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_FILE_LINES, f"{name} has {lines} lines"
