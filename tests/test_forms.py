@@ -5,11 +5,12 @@ or inline errors (never both, never an exception), and a form prefilled from ans
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from bot.engine.answers import FACTS, MAX_COUNT, MAX_DAYS, MAX_SMALL_COUNT, Answers, contradictions
@@ -536,6 +537,10 @@ def _likely_valid(block_id: str) -> st.SearchStrategy[Any]:
     return mostly(st.text(max_size=30), text_leaf)
 
 
+# The control characters the form drops from typed text (all but tab and newline).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     values=st.fixed_dictionaries(
@@ -543,14 +548,29 @@ def _likely_valid(block_id: str) -> st.SearchStrategy[Any]:
         optional={block: _likely_valid(block) for block in sorted(BLOCK_IDS - set(REQUIRED))},
     )
 )
+@example(  # a number input holding only a control character: dropped, so left blank
+    values={
+        BlockId.USE_CASE: "missing-knowledge",
+        BlockId.PRIMARY_FAILURE: "missing-knowledge",
+        BlockId.N_STABLE_EXAMPLES: "1",
+        BlockId.CHANGE_FREQ_DAYS: "1",
+        BlockId.TRIED: ["prompt"],
+        BlockId.RETRAIN_CADENCE_DAYS: "\x08",
+    }
+)
 def test_parse_form_of_random_answers_in_the_real_form(values: dict[str, Any]) -> None:
     result = submit(values)
-    # An optional input left blank is never an error; only what was filled in, or a required input, can be.
+    # An optional input left blank is never an error; only what was filled in, or a required input, can be. Control
+    # characters are dropped from typed text (they only garble messages), so an input of nothing else is blank.
     kinds = {block_id: block["element"]["type"] for block_id, block in inputs(_empty_form()).items()}
     filled = {
         block
         for block, value in values.items()
-        if (value.strip() if kinds[block] in {"plain_text_input", "number_input"} else value not in (None, []))
+        if (
+            _CONTROLS.sub("", value).strip()
+            if kinds[block] in {"plain_text_input", "number_input"}
+            else value not in (None, [])
+        )
     }
     assert set(result.errors) <= filled | set(REQUIRED)
     if result.answers is not None:
