@@ -202,7 +202,7 @@ def settle() -> None:
 def test_a_fine_tune_verdict_without_an_eval_set_says_so_and_the_thread_asks(bot: BotClient) -> None:
     verdict, explanation = fine_tune_verdict(bot)
     (message,) = texts([posted(bot, verdict)])
-    assert "Fine-tune, as a measured experiment" in message
+    assert "Fine-tune and measure it" in message  # the fixture's title for the fine-tune step
     assert "holds only with a held-out eval set" in message
     thread = posted(bot, explanation)
     assert thread["thread_ts"] == verdict
