@@ -40,6 +40,14 @@ def ruleset() -> RuleSet:
     return load_ruleset(default_rules_dir())
 
 
+@pytest.fixture(scope="session", params=["fixture", "shipped"])
+def any_ruleset(request: pytest.FixtureRequest) -> RuleSet:
+    """The tests' own rule set, then the shipped policy: for properties that hold whatever the rules say."""
+    name = "fixture_ruleset" if request.param == "fixture" else "ruleset"
+    ruleset: RuleSet = request.getfixturevalue(name)
+    return ruleset
+
+
 @pytest.fixture
 def rules_copy(tmp_path: Path) -> Path:
     """A writable copy of the shipped policy: only for tests about the shipped rules themselves."""

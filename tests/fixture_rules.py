@@ -31,6 +31,11 @@ def ruleset() -> RuleSet:
     return load_ruleset(DIRECTORY)
 
 
+def titles() -> dict[str, str]:
+    """Each next step's title, as the fixture's ruleset.yaml says it."""
+    return {str(step): info.title for step, info in ruleset().next_steps.items()}
+
+
 def copy(into: Path) -> Path:
     """A writable copy of the fixture rule set, as `into`/rules."""
     target = into / "rules"

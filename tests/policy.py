@@ -1,9 +1,9 @@
 """The shipped policy's answers, in one place, for the policy's own tests (`test_policy.py`, `test_rules_table.py`)
 that need a form leading to a given outcome.
 
-The other tests run on the tests' own rule set (`tests/fixture_rules.py`) and never read this module, but for
-`test_digest_build.py`, which still builds digests from the shipped rules (see tests/README.md). A policy change is
-one edit to `rules/`, one to the policy's tests and, if a form here no longer leads where it says, one to this module.
+The other tests run on the tests' own rule set (`tests/fixture_rules.py`) and never read this module (see
+tests/README.md). A policy change is one edit to `rules/`, one to the policy's tests and, if a form here no longer
+leads where it says, one to this module.
 """
 
 from __future__ import annotations

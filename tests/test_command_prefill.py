@@ -24,10 +24,10 @@ from bot.slack.ids import COMMAND
 from bot.slack.limits import CONTEXT_TEXT, VIEW_BLOCKS
 from bot.slack.prefill import as_typed, command_prefill, separator_colons, split_command
 from tests.fakeslack import Call
+from tests.render_support import check_view
 from tests.security_support import raw_markup
 from tests.slack_support import CHANNEL, TEAM, USER, BotClient
 from tests.test_forms import REQUIRED, inputs, prefilled, render_form, renderer, submit
-from tests.test_render import check_view
 
 # The example: it gives all five required answers.
 TRIAGE = (

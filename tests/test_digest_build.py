@@ -1,10 +1,9 @@
-"""What a channel's digest says about a week, and the Slack messages it becomes: real decisions (the bundled rules
-and an edited copy) in a real Redis, fixed clocks only."""
+"""What a channel's digest says about a week, and the Slack messages it becomes: real decisions (the tests' fixture
+rules and an edited copy) in a real Redis, fixed clocks only."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from bot.settings import load_settings
 from bot.slack.limits import fits_message
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, Delivery, DeliveryStatus, Trigger
-from tests import policy
+from tests import fixture_rules
 from tests.store_support import append_version
 
 T = "T0001"
@@ -35,7 +34,7 @@ START, END = PERIOD.start, PERIOD.end
 DAY, WEEK = timedelta(days=1), timedelta(days=7)
 MICRO = timedelta(microseconds=1)
 
-# Under the bundled rules: dont-fine-tune, few-shot (fewer than 50 examples). Under the edited rules (see
+# Under the fixture rules: dont-fine-tune, few-shot (under 40 examples). Under the edited rules (see
 # `edited_rules`): FEW_30 gives dont-fine-tune, prompt-and-rag; FT_30 gives fine-tune, fine-tune; FEW_10 is unchanged.
 FEW_30: dict[str, Any] = {"n_stable_examples": 30}
 FEW_10: dict[str, Any] = {"n_stable_examples": 10}
@@ -46,7 +45,7 @@ FT_30: dict[str, Any] = {
     "tried_prompt_iteration": True,
     "tried_dspy": True,
 }
-# Under the bundled rules: fine-tune, fine-tune; and dont-fine-tune, prompt-and-rag.
+# Under the fixture rules: fine-tune, fine-tune; and dont-fine-tune, prompt-and-rag.
 FINE_TUNE = {**FT_30, "n_stable_examples": 300}
 PROMPT_AND_RAG: dict[str, Any] = {"n_stable_examples": 60}
 EVIL = "<!channel> <@U0VICTIM> <https://evil.example|x> & *bold*"
@@ -56,7 +55,7 @@ DASH = "\u2013"  # the en dash of "(1\u201340 of 600)"
 
 @pytest.fixture(scope="module")
 def rules() -> RuleSet:
-    return load_ruleset(load_settings(_env_file=None).rules_dir)
+    return fixture_rules.ruleset()
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +65,11 @@ def renderer() -> Renderer:
 
 @pytest.fixture
 def edited_rules(tmp_path: Path) -> RuleSet:
-    """The bundled rules with two thresholds lowered from 50 to 20 stable examples, as the edited version."""
-    copy = tmp_path / "rules"
-    shutil.copytree(load_settings(_env_file=None).rules_dir, copy)
-    checklist, meta = copy / "checklist.yaml", copy / "ruleset.yaml"
-    text = checklist.read_text()
-    few = "when: {fact: n_stable_examples, op: lt, value: 50}"
-    behaviour = "- {fact: n_stable_examples, op: ge, value: 50}\n        - {fact: primary_failure"
-    assert text.count(few) == 1
-    assert text.count(behaviour) == 1
-    text = text.replace(few, few.replace("50", "20")).replace(behaviour, behaviour.replace("50", "20"))
-    checklist.write_text(text)
-    assert f'version: "{policy.VERSION}"' in meta.read_text()
-    meta.write_text(meta.read_text().replace(f'version: "{policy.VERSION}"', f'version: "{policy.EDITED_VERSION}"'))
+    """The fixture rules with the examples threshold of both too-few-examples and pattern-fine-tune lowered from 40
+    to 20, as the edited version."""
+    copy = fixture_rules.copy_with_fewer_examples_needed(tmp_path, 20)
+    behaviour = "- {fact: n_stable_examples, op: ge, value: %d}\n        - {fact: primary_failure"
+    fixture_rules.edit(copy, "decisions.yaml", behaviour % fixture_rules.EXAMPLES_THRESHOLD, behaviour % 20)
     return load_ruleset(copy)
 
 
@@ -173,9 +164,9 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         (third.id, "Third", "U0C"),
     ]
     assert [(e.verdict, e.next_step, e.next_step_title, e.versions) for e in digest.decisions] == [
-        ("dont-fine-tune", "few-shot", policy.TITLES["few-shot"], 2),
-        ("fine-tune", "fine-tune", policy.TITLES["fine-tune"], 1),
-        ("dont-fine-tune", "few-shot", policy.TITLES["few-shot"], 1),
+        ("dont-fine-tune", "few-shot", fixture_rules.titles()["few-shot"], 2),
+        ("fine-tune", "fine-tune", fixture_rules.titles()["fine-tune"], 1),
+        ("dont-fine-tune", "few-shot", fixture_rules.titles()["few-shot"], 1),
     ]
     assert [e.created for e in digest.decisions] == [
         int(START.timestamp()),
@@ -188,7 +179,7 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
         None,
     ]
     assert list(digest.verdicts.items()) == [("fine-tune", 1), ("dont-fine-tune", 2)]
-    assert digest.steps == [(policy.TITLES["few-shot"], 2), (policy.TITLES["fine-tune"], 1)]
+    assert digest.steps == [(fixture_rules.titles()["few-shot"], 2), (fixture_rules.titles()["fine-tune"], 1)]
 
     # The decision made before the week is only among the changes, linked through its stored delivery.
     assert [(c.id, c.number, c.by, c.trigger) for c in digest.changes] == [
@@ -199,16 +190,16 @@ def test_a_week_lists_its_decisions_and_the_changes_made_in_it(store: DecisionSt
     moved, flipped, unchanged = digest.changes
     assert (moved.verdict_before, moved.step_before, moved.verdict, moved.next_step_title) == (
         "dont-fine-tune",
-        policy.TITLES["few-shot"],
+        fixture_rules.titles()["few-shot"],
         "dont-fine-tune",
-        policy.TITLES["prompt-and-rag"],
+        fixture_rules.titles()["prompt-and-rag"],
     )
     assert (moved.flipped, moved.moved) == (False, True)
     assert (flipped.verdict_before, flipped.step_before, flipped.verdict, flipped.next_step_title) == (
         "dont-fine-tune",
-        policy.TITLES["prompt-and-rag"],
+        fixture_rules.titles()["prompt-and-rag"],
         "fine-tune",
-        policy.TITLES["fine-tune"],
+        fixture_rules.titles()["fine-tune"],
     )
     assert (flipped.flipped, flipped.moved) == (True, True)
     assert (unchanged.flipped, unchanged.moved) == (False, False)
@@ -246,18 +237,18 @@ def test_a_decision_is_shown_as_it_stood_at_the_end_of_the_week(store: DecisionS
     assert (entry.verdict, entry.next_step, entry.next_step_title, entry.versions) == (
         "fine-tune",
         "fine-tune",
-        policy.TITLES["fine-tune"],
+        fixture_rules.titles()["fine-tune"],
         2,
     )
     assert [(c.number, c.verdict) for c in digest.changes] == [(2, "fine-tune")]
     assert digest.verdicts == {"fine-tune": 1}
-    assert digest.steps == [(policy.TITLES["fine-tune"], 1)]
+    assert digest.steps == [(fixture_rules.titles()["fine-tune"], 1)]
 
     following = build(store, rules, period=Period(key="2026-W11", start=END, end=END + WEEK))
     assert following.decisions == []
     assert [(c.id, c.number, c.verdict, c.next_step_title, c.flipped) for c in following.changes] == [
-        (decision.id, 3, "dont-fine-tune", policy.TITLES["prompt-and-rag"], True),
-        (decision.id, 4, "dont-fine-tune", policy.TITLES["few-shot"], False),
+        (decision.id, 3, "dont-fine-tune", fixture_rules.titles()["prompt-and-rag"], True),
+        (decision.id, 4, "dont-fine-tune", fixture_rules.titles()["few-shot"], False),
     ]
     assert not following.quiet
     assert following.trend == [0, 0, 0, 1, 0]
@@ -282,25 +273,25 @@ def test_drift_lists_decisions_the_loaded_rules_would_decide_differently(
         flips.id,
         "Would flip",
         "dont-fine-tune",
-        policy.TITLES["few-shot"],
-        policy.VERSION,
+        fixture_rules.titles()["few-shot"],
+        fixture_rules.VERSION,
         "fine-tune",
-        policy.TITLES["fine-tune"],
+        fixture_rules.titles()["fine-tune"],
         permalink(C, "1771850000.000100"),
     )
     assert (move.verdict, move.next_step_title, move.now_verdict, move.now_next_step_title, move.link) == (
         "dont-fine-tune",
-        policy.TITLES["few-shot"],
+        fixture_rules.titles()["few-shot"],
         "dont-fine-tune",
-        policy.TITLES["prompt-and-rag"],
+        fixture_rules.titles()["prompt-and-rag"],
         None,
     )
-    assert digest.ruleset_version == policy.EDITED_VERSION
+    assert digest.ruleset_version == fixture_rules.EDITED_VERSION
     assert same.id not in {d.id for d in digest.drift}
     assert reviewed.id not in {d.id for d in digest.drift}
-    # The same week under the bundled rules: only the decision reviewed under the edited rules drifts.
+    # The same week under the fixture rules: only the decision reviewed under the edited rules drifts.
     assert [(d.id, d.ruleset_version, d.now_next_step_title) for d in build(store, rules).drift] == [
-        (reviewed.id, policy.EDITED_VERSION, policy.TITLES["few-shot"])
+        (reviewed.id, fixture_rules.EDITED_VERSION, fixture_rules.titles()["few-shot"])
     ]
 
 
@@ -322,9 +313,9 @@ def test_drift_covers_the_channels_decisions_of_earlier_weeks_but_not_later_ones
         (unposted.id, "Never posted", None),
     ]
     assert later.id not in {d.id for d in digest.drift}
-    # Under the bundled rules only the decision of this week, made under the edited ones, would come out differently.
+    # Under the fixture rules only the decision of this week, made under the edited ones, would come out differently.
     assert [(d.id, d.now_next_step_title) for d in build(store, rules).drift] == [
-        (this_week.id, policy.TITLES["few-shot"])
+        (this_week.id, fixture_rules.titles()["few-shot"])
     ]
     # A quiet week posts nothing, so it lists no drift either.
     quiet = build(store, edited_rules, period=Period(key="2026-W12", start=END + 2 * WEEK, end=END + 3 * WEEK))

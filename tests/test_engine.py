@@ -23,15 +23,6 @@ from bot.engine.ruleset import RuleSet, VerdictKind
 from bot.engine.verdict import evaluate
 from tests.conftest import answers, fact_values
 
-
-@pytest.fixture(scope="session", params=["fixture", "shipped"])
-def any_ruleset(request: pytest.FixtureRequest) -> RuleSet:
-    """The tests' own rule set, then the shipped policy: for properties that hold whatever the rules say."""
-    name = "fixture_ruleset" if request.param == "fixture" else "ruleset"
-    ruleset: RuleSet = request.getfixturevalue(name)
-    return ruleset
-
-
 # --- three-valued logic -----------------------------------------------------------------------------------
 
 

@@ -26,7 +26,9 @@ from bot.engine.report import verdict_report
 from bot.engine.rulediff import snapshot
 from bot.engine.ruleset import NextStep, RuleSet, VerdictKind
 from bot.engine.verdict import evaluate
+from bot.store import Trigger
 from tests import policy
+from tests.render_support import check_fits_whole, check_message, check_not_injected, decided, verdict_messages
 
 SCENARIOS = yaml.safe_load((Path(__file__).parent / "data" / "policy_scenarios.yaml").read_text())
 
@@ -51,6 +53,34 @@ def test_the_snapshot_kept_for_every_rule_set_stays_small(ruleset: RuleSet) -> N
     """Each rule set's snapshot is kept in Redis, for re-reviews to say what changed (bot/engine/rulediff.py)."""
     text = json.dumps(snapshot(ruleset))
     assert len(text) < 12000  # measured: 8,130 characters for version 2026.11.0 (24 rules)
+
+
+# Each outcome of the shipped rules, as a realistic form gives it.
+OUTCOMES = {"fine-tune": policy.answers(), **{step: policy.not_yet(step) for step in policy.NOT_YET}}
+
+
+@pytest.mark.parametrize("step", list(OUTCOMES))
+@pytest.mark.parametrize(("versions", "trigger"), [(1, Trigger.SUBMIT), (3, Trigger.EDIT)])
+def test_every_outcome_is_posted_whole_within_slacks_limits(
+    ruleset: RuleSet, step: str, versions: int, trigger: Trigger
+) -> None:
+    """The shipped rules' words are the longest the messages carry: the verdict, its explanation and each
+    undelivered notice fit Slack with nothing cut or left out."""
+    item = decided(ruleset, OUTCOMES[step], versions=versions, trigger=trigger)
+    assert item.verdict.next_step.value == step
+    for message in verdict_messages(item).values():
+        check_message(message)
+        check_not_injected(message)
+        check_fits_whole(message)
+
+
+def test_the_verdicts_headline_says_the_verdict_once(ruleset: RuleSet) -> None:
+    headlines = {
+        step: verdict_messages(decided(ruleset, answers))["verdict"]["blocks"][0]["text"]["text"]
+        for step, answers in OUTCOMES.items()
+    }
+    assert headlines["fine-tune"] == ":white_check_mark: Fine-tune, as a measured experiment"
+    assert headlines["few-shot"] == f":raised_hand: Don't fine-tune yet: {ruleset.next_steps[NextStep.FEW_SHOT].title}"
 
 
 # Next-step ids that are also the ordinary spelling of what they name may be read ("fine-tune", "few-shot", "dspy");

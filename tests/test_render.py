@@ -1,51 +1,54 @@
 """Every Slack message and view the bot renders is valid Block Kit within Slack's limits, and shows user text and
 rule text literally: nothing typed into the form or written in a rule can ping a channel or disguise a link.
 
-Limits come from /work/shared/docs/slack-platform.md sections 2, 3 and 10, written out here as literals.
+The limits are Slack's published ones (Block Kit's reference), written out as literals in tests/render_support.py.
+The tests run on the tests' own rule set; the shipped policy's messages are checked in tests/test_policy.py.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
-from bot.decisions import Decided, new_version
 from bot.engine.answers import FACTS, Answers
-from bot.engine.ruleset import NextStep, RuleSet, VerdictKind, load_ruleset
+from bot.engine.ruleset import RuleSet, VerdictKind, load_ruleset
 from bot.engine.verdict import evaluate
 from bot.settings import Settings
 from bot.slack.forms import FormMetadata, form_initial
-from bot.slack.render import Renderer, escape_mrkdwn, mrkdwn_link
-from bot.store import Decision, Delivery, DeliveryStatus, Trigger, Version
+from bot.slack.render import escape_mrkdwn, mrkdwn_link
+from bot.store import Trigger
 from tests.conftest import answers as answers_strategy
+from tests.render_support import (
+    CHANNEL,
+    CHANNEL_ERRORS,
+    HOSTILE,
+    REQUESTER,
+    check_fits_whole,
+    check_message,
+    check_not_injected,
+    check_view,
+    decided,
+    mrkdwn_texts,
+    renderer,
+    text_objects,
+    verdict_messages,
+)
 
-REQUESTER = "U123"
-CHANNEL = "C0DECIDE"
-HOSTILE = "<!channel> & <https://evil.example|docs> <@U999> <!subteam^S1>"
-CHANNEL_ERRORS = ["not_in_channel", "channel_not_found", "is_archived", "restricted_action"]
-
-# One set of answers for each next step the bundled rule set can give (both verdicts among them).
+# One set of answers for each next step the tests' fixture rule set can give (both verdicts among them), and two
+# that are about the messages' size and safety rather than an outcome.
 HAND_PICKED: dict[str, dict[str, Any]] = {
     "few-shot": {"n_stable_examples": 0},
     "rag": {"primary_failure": "missing-knowledge"},
     "rag-with-provenance": {"needs_citations": True},
     "prompt-iteration": {"change_freq_days": 1},
     "try-prompts": {"tried_prompt_iteration": False},
-    "better-system-prompt": {"primary_failure": "style", "style_describable": True},
     "describe-tools": {"primary_failure": "tool-shape", "n_tools": 1},
-    "cot": {"primary_failure": "tool-shape", "tried_cot": False},
-    "dspy": {"n_stable_examples": 50, "tried_dspy": False},
-    "better-model": {"chasing_small_benchmark_gain": True},
+    "dspy": {"n_stable_examples": 40, "tried_dspy": False},
     "build-eval": {"has_eval_set": False},
     "prompt-and-rag": {},
     "fine-tune": {
@@ -89,186 +92,27 @@ HAND_PICKED: dict[str, dict[str, Any]] = {
 }
 
 
-@functools.cache
-def renderer() -> Renderer:
-    return Renderer(Settings(_env_file=None).template_dirs)  # type: ignore[call-arg]
-
-
-def decided(ruleset: RuleSet, answers: Answers, *, versions: int = 1, trigger: Trigger = Trigger.SUBMIT) -> Decided:
-    """A stored decision as DecisionService.decide returns it, with `versions` versions."""
-    verdict = evaluate(ruleset, answers)
-    now = datetime.now(UTC)
-    data = new_version(verdict, by=REQUESTER, trigger=trigger).model_dump()
-    decision = Decision(
-        id="01JD0DECISION",
-        workspace="T0TEAM",
-        channel=CHANNEL,
-        requester=REQUESTER,
-        created_at=now,
-        delivery=Delivery(status=DeliveryStatus.PENDING),
-        versions=[Version(**data, number=number, at=now) for number in range(1, versions + 1)],
-    )
-    return Decided(decision, verdict)
-
-
-def context(item: Decided) -> dict[str, Any]:
-    """The context bot/slack/delivery.py deliver_verdict renders with."""
-    return {
-        "report": item.report,
-        "step": item.step,
-        "decision": {"id": item.decision.id, "requester": item.decision.requester},
-        "version": item.decision.latest.model_dump(mode="json"),
-    }
-
-
-def verdict_messages(item: Decided) -> dict[str, dict[str, Any]]:
-    """The verdict, its explanation, and the DM for each way posting can fail."""
-    ctx = context(item)
-    messages = {
-        "verdict": renderer().message("verdict", **ctx),
-        "explanation": renderer().message("explanation", **ctx),
-    }
-    for error in [*CHANNEL_ERRORS, "team_access_not_granted", "ratelimited", "<!channel>"]:
-        messages[f"undelivered/{error}"] = renderer().message("undelivered", channel=CHANNEL, error=error, **ctx)
-    return messages
-
-
-# --- the checks -----------------------------------------------------------------------------------------------
-
-
-def text_objects(item: Any) -> Iterator[dict[str, Any]]:
-    """Every text object (a dict with a string `text`) anywhere inside `item`."""
-    if isinstance(item, dict):
-        if isinstance(item.get("text"), str):
-            yield item
-        for value in item.values():
-            yield from text_objects(value)
-    elif isinstance(item, list):
-        for value in item:
-            yield from text_objects(value)
-
-
-def mrkdwn_texts(message: Mapping[str, Any]) -> list[str]:
-    """The fallback text and every mrkdwn text of a message: everything Slack parses for mentions and links."""
-    texts = [message["text"]]
-    texts += [obj["text"] for obj in text_objects(message.get("blocks", [])) if obj.get("type") == "mrkdwn"]
-    return texts
-
-
-def check_block(block: dict[str, Any]) -> None:
-    parsed = Block.parse(block)
-    assert parsed is not None, block
-    assert parsed.to_dict() == block  # valid Block Kit, and nothing in it unknown to the SDK
-    kind = block["type"]
-    if kind == "section":
-        assert "text" in block or "fields" in block
-        if "text" in block:
-            assert 1 <= len(block["text"]["text"]) <= 3000
-        assert len(block.get("fields", [])) <= 10
-        assert all(1 <= len(field["text"]) <= 2000 for field in block.get("fields", []))
-    elif kind == "header":
-        assert block["text"]["type"] == "plain_text"
-        assert 1 <= len(block["text"]["text"]) <= 150
-    elif kind == "context":
-        assert 1 <= len(block["elements"]) <= 10
-    elif kind == "actions":
-        assert 1 <= len(block["elements"]) <= 25
-        for button in block["elements"]:
-            assert len(button["text"]["text"]) <= 75
-            assert len(button.get("value", "")) <= 2000
-
-
-def check_message(message: dict[str, Any]) -> None:
-    text = message.get("text")
-    assert isinstance(text, str)
-    assert text.strip()
-    assert len(text) <= 4000
-    blocks = message.get("blocks", [])
-    assert len(blocks) <= 50
-    for block in blocks:
-        check_block(block)
-    assert sum(len(obj["text"]) for obj in text_objects(blocks)) <= 12_000
-
-
-def check_view(view: dict[str, Any]) -> None:
-    assert View(**view).to_dict() == view
-    assert view["type"] == "modal"
-    assert len(view["blocks"]) <= 100
-    for key in ("title", "submit", "close"):
-        assert view[key]["type"] == "plain_text"
-        assert 1 <= len(view[key]["text"]) <= 24
-    assert len(view.get("private_metadata", "")) <= 3000
-    assert len(view.get("callback_id", "")) <= 255
-    for block in view["blocks"]:
-        check_block(block)
-        if block["type"] != "input":
-            continue
-        assert len(block["block_id"]) <= 255
-        assert len(block["label"]["text"]) <= 2000
-        assert len(block.get("hint", {}).get("text", "")) <= 2000
-        element = block["element"]
-        assert len(element["action_id"]) <= 255
-        assert len(element.get("placeholder", {}).get("text", "")) <= 150
-        options = element.get("options", [])
-        for option in options:
-            assert 1 <= len(option["text"]["text"]) <= 75
-            assert 1 <= len(option["value"]) <= 150
-        if element["type"] in {"checkboxes", "radio_buttons"}:
-            assert 1 <= len(options) <= 10
-        if element["type"] == "static_select":
-            assert 1 <= len(options) <= 100
-        if element["type"] == "plain_text_input":
-            assert 1 <= element.get("max_length", 3000) <= 3000
-            assert len(element.get("initial_value", "")) <= element.get("max_length", 3000)
-        if element["type"] == "number_input":
-            assert isinstance(element["is_decimal_allowed"], bool)
-            assert all(isinstance(element.get(key, ""), str) for key in ("min_value", "max_value", "initial_value"))
-
-
-def check_not_injected(message: Mapping[str, Any], *, configured: Sequence[str] = ()) -> None:
-    """No user or rule text turned into markup: no broadcast, no foreign link or mention, nothing escaped twice.
-    `configured` mentions (the reviewers from the settings) are the bot's own markup."""
-    for written in mrkdwn_texts(message):
-        text = written
-        for mention in configured:
-            text = text.replace(mention, "")
-        # Dates the bot writes for each reader's time zone: only their fallback text can carry anything typed.
-        text = re.sub(r"<!date\^\d+\^\{date_short\} \{time\}\|([^<>|]*)>", r"\1", text)
-        assert "<!" not in text, text
-        assert "<https://evil" not in text, text
-        assert "<http://evil" not in text, text
-        assert "<@U999>" not in text, text
-        assert "&amp;lt;" not in text, text
-        assert "&amp;gt;" not in text, text
-        assert "&amp;amp;" not in text, text
-        # Every `&` is one of the three escapes, and every `<` opens markup the bot itself writes.
-        assert "&" not in re.sub(r"&(?:amp|lt|gt);", "", text), text
-        for markup in re.findall(r"<[^>]*>", text):
-            assert re.fullmatch(rf"<@{REQUESTER}>|<#{CHANNEL}>|<https?://[^\s<>|]+\|[^<>|]+>", markup), markup
-
-
 # --- verdict, explanation and undelivered -----------------------------------------------------------------------
 
 
-def test_hand_picked_answers_cover_every_outcome(ruleset: RuleSet) -> None:
-    verdicts = [evaluate(ruleset, Answers.model_validate(values)) for values in HAND_PICKED.values()]
+def test_hand_picked_answers_cover_every_outcome(fixture_ruleset: RuleSet) -> None:
+    verdicts = [evaluate(fixture_ruleset, Answers.model_validate(values)) for values in HAND_PICKED.values()]
     assert {verdict.verdict for verdict in verdicts} == set(VerdictKind)
-    assert {verdict.next_step for verdict in verdicts} == set(NextStep)
+    given_by_rules = {rule.next_step for rule in fixture_ruleset.rules if rule.next_step is not None}
+    assert {verdict.next_step for verdict in verdicts} == given_by_rules
     for name, verdict in zip(HAND_PICKED, verdicts, strict=True):
-        if name in {step.value for step in NextStep}:
+        if name in {step.value for step in given_by_rules}:
             assert verdict.next_step.value == name
 
 
 @pytest.mark.parametrize("name", list(HAND_PICKED))
 @pytest.mark.parametrize(("versions", "trigger"), [(1, Trigger.SUBMIT), (3, Trigger.EDIT)])
-def test_verdict_messages_fit_slack(ruleset: RuleSet, name: str, versions: int, trigger: Trigger) -> None:
-    item = decided(ruleset, Answers.model_validate(HAND_PICKED[name]), versions=versions, trigger=trigger)
+def test_verdict_messages_fit_slack(fixture_ruleset: RuleSet, name: str, versions: int, trigger: Trigger) -> None:
+    item = decided(fixture_ruleset, Answers.model_validate(HAND_PICKED[name]), versions=versions, trigger=trigger)
     for message in verdict_messages(item).values():
         check_message(message)
         check_not_injected(message)
-        # The bundled rule set's messages fit whole: nothing of them is cut or left out.
-        assert not any(obj["text"].endswith("…") for obj in text_objects(message["blocks"]))
-        assert "not shown" not in str(message["blocks"])
+        check_fits_whole(message)
 
 
 # Use cases full of what Slack would read as markup, up to the form's 300 characters.
@@ -292,17 +136,18 @@ hostile_text = (
     trigger=st.sampled_from(list(Trigger)),
 )
 def test_verdict_messages_fit_slack_for_any_answers(
-    ruleset: RuleSet, answers: Answers, use_case: str | None, versions: int, trigger: Trigger
+    any_ruleset: RuleSet, answers: Answers, use_case: str | None, versions: int, trigger: Trigger
 ) -> None:
+    """Whatever the answers and whichever rule set (the shipped one has the longest words): the messages fit."""
     answers = Answers.model_validate({**answers.known(), "use_case": use_case})
-    for message in verdict_messages(decided(ruleset, answers, versions=versions, trigger=trigger)).values():
+    for message in verdict_messages(decided(any_ruleset, answers, versions=versions, trigger=trigger)).values():
         check_message(message)
         check_not_injected(message)
 
 
 @pytest.mark.parametrize("name", ["fine-tune", "few-shot"])
-def test_verdict_says_what_was_decided(ruleset: RuleSet, name: str) -> None:
-    item = decided(ruleset, Answers.model_validate(HAND_PICKED[name]))
+def test_verdict_says_what_was_decided(fixture_ruleset: RuleSet, name: str) -> None:
+    item = decided(fixture_ruleset, Answers.model_validate(HAND_PICKED[name]))
     message = verdict_messages(item)["verdict"]
     header = message["blocks"][0]
     assert header["type"] == "header"
@@ -338,8 +183,8 @@ def test_no_template_spells_a_verdict_but_the_one_that_defines_the_words() -> No
 
 
 @pytest.mark.parametrize("name", ["fine-tune", "few-shot"])
-def test_verdicts_are_said_in_the_defined_words(ruleset: RuleSet, name: str) -> None:
-    item = decided(ruleset, Answers.model_validate(HAND_PICKED[name]))
+def test_verdicts_are_said_in_the_defined_words(fixture_ruleset: RuleSet, name: str) -> None:
+    item = decided(fixture_ruleset, Answers.model_validate(HAND_PICKED[name]))
     said = renderer().macro(VERDICTS, "said", item.verdict.verdict.value)
     assert said == {"fine-tune": "fine-tune", "few-shot": "don't fine-tune yet"}[name]
     messages = verdict_messages(item)
@@ -359,17 +204,17 @@ def test_no_template_spells_a_facts_words() -> None:
         assert [word for word in sorted(words) if " " in word and word in text] == [], path
 
 
-def test_version_note_appears_from_the_second_version(ruleset: RuleSet) -> None:
+def test_version_note_appears_from_the_second_version(fixture_ruleset: RuleSet) -> None:
     answers = Answers.model_validate(HAND_PICKED["few-shot"])
-    first = verdict_messages(decided(ruleset, answers))["verdict"]
-    third = verdict_messages(decided(ruleset, answers, versions=3, trigger=Trigger.EDIT))["verdict"]
+    first = verdict_messages(decided(fixture_ruleset, answers))["verdict"]
+    third = verdict_messages(decided(fixture_ruleset, answers, versions=3, trigger=Trigger.EDIT))["verdict"]
     assert "version" not in " ".join(mrkdwn_texts(first))
     assert f"Version 3, edited by <@{REQUESTER}>" in " ".join(mrkdwn_texts(third))
 
 
 @pytest.mark.parametrize("error", [*CHANNEL_ERRORS, "ratelimited"])
-def test_undelivered_names_the_channel_and_the_fix(ruleset: RuleSet, error: str) -> None:
-    item = decided(ruleset, Answers.model_validate(HAND_PICKED["few-shot"]))
+def test_undelivered_names_the_channel_and_the_fix(fixture_ruleset: RuleSet, error: str) -> None:
+    item = decided(fixture_ruleset, Answers.model_validate(HAND_PICKED["few-shot"]))
     message = verdict_messages(item)[f"undelivered/{error}"]
     assert f"<#{CHANNEL}>" in message["text"]
     assert item.decision.id in message["text"]
@@ -437,8 +282,8 @@ def test_form_fits_slack(initial: dict[str, Any]) -> None:
 # --- injection -----------------------------------------------------------------------------------------------------
 
 
-def test_hostile_use_case_is_shown_not_sent(ruleset: RuleSet) -> None:
-    messages = verdict_messages(decided(ruleset, Answers.model_validate(HAND_PICKED["hostile"])))
+def test_hostile_use_case_is_shown_not_sent(fixture_ruleset: RuleSet) -> None:
+    messages = verdict_messages(decided(fixture_ruleset, Answers.model_validate(HAND_PICKED["hostile"])))
     escaped = "&lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt; &lt;@U999&gt; &lt;!subteam^S1&gt;"
     for label in ["verdict", *(f"undelivered/{error}" for error in CHANNEL_ERRORS)]:
         message = messages[label]
@@ -458,47 +303,47 @@ def edit_rules(rules: Path, replacements: dict[str, list[tuple[str, str]]]) -> R
     return load_ruleset(rules)
 
 
-def test_hostile_rule_text_is_escaped(rules_copy: Path) -> None:
+def test_hostile_rule_text_is_escaped(fixture_rules_copy: Path) -> None:
     ruleset = edit_rules(
-        rules_copy,
+        fixture_rules_copy,
         {
-            "checklist.yaml": [
-                ('because: "you have fewer than 50', 'because: "you have <!here> & fewer than 50'),
-                ("Under 50 good examples there is", "Under 50 <!here> good examples & <@U999> there is"),
+            "decisions.yaml": [
+                ('because: "you have under 40', 'because: "you have <!here> & under 40'),
+                ("Under 40 examples there is", "Under 40 <!here> examples & <@U999> there is"),
             ],
             "playbooks.yaml": [
-                ("Choose 3 to 5 worked examples", "Choose <!channel> & 3 to 5 worked examples"),
+                ("Pick three real examples", "Pick <!channel> & three real examples"),
                 (
-                    'url: "https://ai.google.dev/gemini-api/docs/model-tuning/ai-studio"',
+                    'url: "https://docs.example.org/few-shot/choosing"',
                     'url: "https://evil.example/a|<!channel>"',
                 ),
-                ('title: "DSPy Optimizers"', 'title: "DSPy <@U999> & Optimizers"'),
+                ('title: "Examples in the prompt (fixture)"', 'title: "Examples <@U999> & in the prompt"'),
             ],
         },
     )
     item = decided(ruleset, Answers.model_validate({"n_stable_examples": 10, "use_case": "triage"}))
-    assert item.verdict.decided_by.id == "few-stable-examples"
+    assert item.verdict.decided_by.id == "too-few-examples"
     messages = verdict_messages(item)
     for message in messages.values():
         check_message(message)
         check_not_injected(message)
     explanation = "\n".join(mrkdwn_texts(messages["explanation"]))
-    assert "You have &lt;!here&gt; &amp; fewer than 50" in explanation
-    assert "Under 50 &lt;!here&gt; good examples &amp; &lt;@U999&gt; there is" in explanation
-    assert "Choose &lt;!channel&gt; &amp; 3 to 5 worked examples" in explanation
+    assert "You have &lt;!here&gt; &amp; under 40" in explanation
+    assert "Under 40 &lt;!here&gt; examples &amp; &lt;@U999&gt; there is" in explanation
+    assert "Pick &lt;!channel&gt; &amp; three real examples" in explanation
     # A real URL becomes a link labelled with its title; URL-ish text that is not a clean URL is only shown.
-    assert "<https://dspy.ai/learn/optimization/optimizers|DSPy &lt;@U999&gt; &amp; Optimizers>" in explanation
+    assert "<https://docs.example.org/few-shot|Examples &lt;@U999&gt; &amp; in the prompt>" in explanation
     assert "https://evil.example/a|&lt;!channel&gt;" in explanation
-    assert "Why: you have &lt;!here&gt; &amp; fewer than 50" in messages["explanation"]["text"]
-    assert "you have &lt;!here&gt; &amp; fewer than 50" in "\n".join(mrkdwn_texts(messages["verdict"]))
-    assert "you have &lt;!here&gt; &amp; fewer than 50" in messages["undelivered/not_in_channel"]["text"]
+    assert "Why: you have &lt;!here&gt; &amp; under 40" in messages["explanation"]["text"]
+    assert "you have &lt;!here&gt; &amp; under 40" in "\n".join(mrkdwn_texts(messages["verdict"]))
+    assert "you have &lt;!here&gt; &amp; under 40" in messages["undelivered/not_in_channel"]["text"]
 
 
-def test_hostile_next_step_title_is_escaped_in_the_messages_body(rules_copy: Path) -> None:
-    ruleset = edit_rules(
-        rules_copy,
-        {"ruleset.yaml": [("title: Put worked examples in the prompt (few-shot)", "title: Few-shot <!everyone> & co")]},
-    )
+HOSTILE_TITLE = {"ruleset.yaml": [("title: Show the model examples (few-shot)", "title: Few-shot <!everyone> & co")]}
+
+
+def test_hostile_next_step_title_is_escaped_in_the_messages_body(fixture_rules_copy: Path) -> None:
+    ruleset = edit_rules(fixture_rules_copy, HOSTILE_TITLE)
     messages = verdict_messages(decided(ruleset, Answers.model_validate({"n_stable_examples": 10})))
     # The header is plain_text, which Slack shows literally: the title goes in unescaped, as it should.
     assert (
@@ -515,11 +360,8 @@ def test_hostile_next_step_title_is_escaped_in_the_messages_body(rules_copy: Pat
                 assert "<!everyone>" not in obj["text"]
 
 
-def test_hostile_next_step_title_is_escaped_in_the_verdicts_fallback_text(rules_copy: Path) -> None:
-    ruleset = edit_rules(
-        rules_copy,
-        {"ruleset.yaml": [("title: Put worked examples in the prompt (few-shot)", "title: Few-shot <!everyone> & co")]},
-    )
+def test_hostile_next_step_title_is_escaped_in_the_verdicts_fallback_text(fixture_rules_copy: Path) -> None:
+    ruleset = edit_rules(fixture_rules_copy, HOSTILE_TITLE)
     message = verdict_messages(decided(ruleset, Answers.model_validate({"n_stable_examples": 10})))["verdict"]
     assert "<!everyone>" not in message["text"]
     assert message["text"].startswith("Don't fine-tune yet: Few-shot &lt;!everyone&gt; &amp; co for ")

@@ -19,9 +19,9 @@ from bot.slack.render import Renderer
 from bot.slack.reviews import Review, reaction_from
 from bot.store import Conversation, Decision, Trigger, Version
 from tests import fixture_rules
+from tests.render_support import HOSTILE, check_message, check_not_injected
 from tests.test_followup_answers import NOW, STORED, decision_for
 from tests.test_followup_answers import renderer as renderer  # noqa: PLC0414 - the fixture, shared
-from tests.test_render import HOSTILE, check_message, check_not_injected
 
 REVIEWERS = ["<@U0REV>", "<!subteam^S0GRP>"]
 
