@@ -189,6 +189,7 @@ class SlackWSGI:
         self.verifier = SignatureVerifier(secret.get_secret_value())
         self.max_body = services.settings.max_body_bytes
         self.replays = ReplayGuard()
+        self._unready = ""  # why /readyz last said no, to log each change once
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request under a fresh request id; count it and log one access line."""
@@ -248,20 +249,32 @@ class SlackWSGI:
         if path == "/healthz":
             return _json("200 OK", {"status": "ok"}, start_response)
         if path == "/readyz":
-            ready = self.ready()
-            return _json("200 OK" if ready else "503 Service Unavailable", {"ready": ready}, start_response)
+            reason = self.unready()
+            if not reason:
+                return _json("200 OK", {"ready": True}, start_response)
+            return _json("503 Service Unavailable", {"ready": False, "reason": reason}, start_response)
         if path != EVENTS_PATH:
             return _json("404 Not Found", {"error": "not found"}, start_response)
         if method != "POST":
             return _json("405 Method Not Allowed", {"error": "POST only"}, start_response)
         return self.slack_request(environ, start_response)
 
-    def ready(self) -> bool:
-        """Redis answers and the rule set is loaded."""
+    def unready(self) -> str:
+        """Why the bot should get no traffic now, or "" when it should: it can write to Redis (a primary that takes
+        writes) and its rule set is loaded. Each change is logged once."""
         try:
-            return self.services.store.ping() and bool(self.services.decisions.ruleset.rules)
-        except Exception:  # a readiness probe answers "no", it does not fail
-            return False
+            reason = self.services.store.unwritable()
+            if not reason and not self.services.decisions.ruleset.rules:
+                reason = "no rules are loaded"
+        except Exception as exc:  # a readiness probe answers "no", it does not fail
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason != self._unready:
+            if reason:
+                log.warning("not ready: %s", reason)
+            else:
+                log.info("ready again")
+            self._unready = reason
+        return reason
 
     def slack_request(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Verify, then hand the request to Bolt."""

@@ -62,9 +62,10 @@ from bot.server import _UNSIGNED_CONTROL_HEADERS, SlackWSGI, create_server, misr
 from bot.slack.api import CountingHandler, SlackClient
 from bot.slots import ComputeSlots
 from bot.store import connect_redis
-from bot.store.base import _SentinelMaster, check_client
+from bot.store.base import check_client
 from bot.store.breaker import Breaker
 from bot.store.cluster import BreakerCluster, ClusterUnavailable
+from bot.store.sentinel import ConfirmingPipeline, SentinelPrimary
 from tests.fakeslack import DEFAULT_TOKEN, FakeSlack
 from tests.redis_cluster import SLOTS, Server, admin, free_port
 
@@ -441,7 +442,7 @@ SENTINEL = "bot/store/base.py connect_redis (sentinel mode)"
 
 
 def test_redis_py_sentinel_builds_the_bots_master_client_on_a_sentinel_pool_under_its_breaker() -> None:
-    """master_for(redis_class=...) makes a _SentinelMaster whose pool is a SentinelConnectionPool with a
+    """master_for(redis_class=...) makes a SentinelPrimary whose pool is a SentinelConnectionPool with a
     `sentinel_manager`, whose connections share the Breaker and ask the sentinels under it."""
     errors: list[str] = []
     # No sentinel listens there: building the client connects to nothing; a command asks the sentinels and fails.
@@ -450,11 +451,11 @@ def test_redis_py_sentinel_builds_the_bots_master_client_on_a_sentinel_pool_unde
     )
     try:
         with Reliance("redis", "Sentinel.master_for(redis_class=...)", SENTINEL) as r:
-            r.require(isinstance(client, _SentinelMaster), type(client).__name__)
+            r.require(isinstance(client, SentinelPrimary), type(client).__name__)
             r.require("redis_class" in parameters(Sentinel.master_for), str(parameters(Sentinel.master_for)))
-        master = cast(_SentinelMaster, client)
+        master = cast(SentinelPrimary, client)
         pool = master.connection_pool
-        where = "bot/store/base.py _SentinelMaster.close"
+        where = "bot/store/base.py SentinelPrimary.close"
         with Reliance("redis", "SentinelConnectionPool.sentinel_manager and Sentinel.close()", where) as r:
             r.require(isinstance(pool, SentinelConnectionPool), type(pool).__name__)
             manager = getattr(pool, "sentinel_manager", None)
@@ -481,6 +482,34 @@ def test_redis_py_sentinel_builds_the_bots_master_client_on_a_sentinel_pool_unde
             with pytest.raises(RedisConnectionError) as raised:
                 client.ping()
             r.require(errors == [type(raised.value).__name__], f"on_error told {errors}")
+    finally:
+        client.close()
+
+
+WATCH = "bot/store/sentinel.py PrimaryWatch and ConfirmingPipeline"
+
+
+def test_redis_py_gives_the_sentinel_watch_what_it_uses() -> None:
+    """The watch keeps the pool on the primary with `SentinelConnectionPool.get_master_address` (which drops idle
+    connections to an old primary) and `master_address`; the pipeline confirms writes on the connection it holds,
+    knowing the commands it queued."""
+    client = connect_redis("redis://:secret@/0", mode="sentinel", sentinels=[("127.0.0.1", closed_port())])
+    try:
+        master = cast(SentinelPrimary, client)
+        pool = master.connection_pool
+        with Reliance("redis", "SentinelConnectionPool.get_master_address and .master_address", WATCH) as r:
+            r.require(callable(getattr(pool, "get_master_address", None)), type(pool).__name__)
+            r.require(hasattr(pool, "master_address") and pool.master_address is None, repr(pool))
+            r.require(callable(getattr(pool, "owns_connection", None)), "owns_connection")
+        with Reliance("redis", "Pipeline.command_stack, .connection and .explicit_transaction", WATCH) as r:
+            pipe = master.pipeline(transaction=False)
+            r.require(isinstance(pipe, ConfirmingPipeline), type(pipe).__name__)
+            pipe.set("k", "v")
+            stack = getattr(pipe, "command_stack", None)
+            r.require(isinstance(stack, list) and stack[0][0][0] == "SET", repr(stack))
+            r.require(getattr(pipe, "connection", "missing") is None, "connection")
+            r.require(getattr(pipe, "explicit_transaction", None) is False, "explicit_transaction")
+            pipe.reset()
     finally:
         client.close()
 

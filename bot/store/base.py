@@ -14,10 +14,11 @@ from pydantic import AfterValidator, AwareDatetime
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel
 
 from bot.store.breaker import DEFAULT_COOL_OFF, Breaker
 from bot.store.cluster import BreakerCluster
+from bot.store.sentinel import PrimaryWatch, SentinelPrimary
 
 RedisClient: TypeAlias = redis.Redis | redis.RedisCluster
 """What the stores work with: a client of one Redis (standalone, or the master a Sentinel names) or of a Cluster."""
@@ -219,28 +220,26 @@ def connect_redis(
         )
         master = manager.master_for(  # type: ignore[no-untyped-call, unused-ignore]
             sentinel_service,
-            redis_class=_SentinelMaster,
+            redis_class=SentinelPrimary,
             username=options.get("username"),
             password=options.get("password"),
             db=options.get("db", 0),
             retry=breaker,
             **common,
         )
-        return cast(_SentinelMaster, master)
+        master.primary_watch = PrimaryWatch(
+            manager,
+            sentinel_service,
+            master.connection_pool,
+            password=options.get("password"),
+            username=options.get("username"),
+            timeout=socket_timeout,
+        )
+        master.primary_watch.start()
+        return cast(SentinelPrimary, master)
     if url is None:
         raise ValueError("a standalone client needs a URL")
     return redis.Redis.from_url(url, retry=breaker, **common)
-
-
-class _SentinelMaster(redis.Redis):
-    """The client of the master a Sentinel names; closing it also closes the connections to the sentinels."""
-
-    def close(self) -> None:
-        """Close the client's connections and its sentinels'."""
-        super().close()
-        pool = self.connection_pool
-        if isinstance(pool, SentinelConnectionPool):
-            pool.sentinel_manager.close()
 
 
 def open_redis_client(

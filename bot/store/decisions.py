@@ -440,6 +440,21 @@ class DecisionStore:
         except redis.RedisError:
             return False
 
+    def unwritable(self) -> str:
+        """Why the bot cannot write now, or "" when it can: the node it talks to is a primary (ROLE) and takes a
+        write (it refuses one while `min-replicas-to-write` is unmet, read-only or out of memory, and through
+        Sentinel while a failover leaves the write unconfirmed). Never raises."""
+        try:
+            if not isinstance(self._redis, redis.RedisCluster):
+                role = self._redis.execute_command("ROLE")  # type: ignore[no-untyped-call]
+                if role and str(role[0]) != "master":
+                    kind = "replica" if str(role[0]) == "slave" else str(role[0])
+                    return f"the Redis node is a {kind}, not the primary"
+            self._redis.set(f"{self._prefix}:ready", "1", px=10_000)
+        except redis.RedisError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return ""
+
 
 def _stamp(version: NewVersion, *, number: int, at: datetime) -> Version:
     fields = {name: getattr(version, name) for name in NewVersion.model_fields}
