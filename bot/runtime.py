@@ -103,7 +103,13 @@ def _worker(settings: Settings, redis_client: RedisClient, metrics: Metrics) -> 
         conversation_ttl=timedelta(days=settings.conversation_idle_days),
         lease=timedelta(seconds=settings.work_lease_seconds),
     )
-    return Worker(queue, threads=settings.worker_threads, urgent_threads=max(2, settings.threads // 2), metrics=metrics)
+    return Worker(
+        queue,
+        threads=settings.worker_threads,
+        urgent_threads=max(2, settings.threads // 2),
+        metrics=metrics,
+        finish_for=settings.work_finish_seconds,
+    )
 
 
 def _services(

@@ -120,6 +120,8 @@ class Settings(DecisionSettings):
     conversation_idle_days: int = Field(30, ge=1, le=36_500)
     # How long a worker may take over a follow-up before another replica finishes it instead.
     work_lease_seconds: float = Field(60.0, ge=0.5, le=3600.0)
+    # How long a worker keeps trying to mark its work done while Redis is away: longer than a failover takes.
+    work_finish_seconds: float = Field(30.0, ge=0.0, le=3600.0)
 
     # Re-review: the reactions that ask for one, who is asked to look (user ids and user group ids, who may also
     # edit anyone's answers), and how long one person's second request for the same decision is ignored.

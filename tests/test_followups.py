@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.store import Trigger, WorkRef
+from bot.store import Claim, StoreUnavailable, Trigger, WorkRef
 from bot.work import Question
 from tests.fakeslack import FakeSlack
 from tests.redis_support import OwnRedis
@@ -366,6 +366,42 @@ def test_an_answer_recorded_but_not_sent_is_sent_once_without_recomputing(
         time.sleep(1.5)
         assert len(bot.replies(verdict)) == 2
         assert threads.conversation(workspace=TEAM, channel=CHANNEL, thread_ts=verdict).revision == 1
+
+
+def test_an_answer_sent_but_not_marked_done_is_not_sent_again_by_the_sweeper(
+    fake_slack: FakeSlack, redis_url: str, key_prefix: str
+) -> None:
+    """Redis goes away after the reply went out, for longer than the worker keeps trying to mark it done: the worker
+    that takes the work over finds the reply in the thread (by its metadata) and does not post it again."""
+    with served_bot(fake_slack, redis_url, key_prefix, work_lease_seconds=0.5, work_finish_seconds=0) as bot:
+        verdict = bot.decide()
+        queue = bot.services.worker.queue
+        original = queue.finish
+        failed: list[str] = []
+
+        def redis_gone_once(claim: Claim) -> None:
+            if not failed and claim.ref.key.startswith("message."):  # the question's work, not the verdict's
+                failed.append(claim.ref.key)
+                raise StoreUnavailable("ConnectionError: Redis is down", kind="ConnectionError")
+            original(claim)
+
+        queue.finish = redis_gone_once  # type: ignore[method-assign]
+        try:
+            assert bot.ask("what if we had 600 examples", thread_ts=verdict).status == 200
+            reply = last_reply(bot, verdict, 2)
+            deadline = time.monotonic() + 10
+            while queue.overdue() or not failed:  # taken over once its lease ran out, then marked done
+                assert time.monotonic() < deadline, "the work was never marked done"
+                time.sleep(0.1)
+        finally:
+            queue.finish = original  # type: ignore[method-assign]
+        time.sleep(1.0)
+        assert "Stable examples: 30 → *600*" in reply
+        replies = bot.replies(verdict)
+        assert len(replies) == 2  # the explanation and the one answer
+        assert replies[1]["metadata"] == {"event_type": "should_finetune_reply", "event_payload": {"work": failed[0]}}
+        looked = [c for c in bot.fake.calls("conversations.replies") if c.args.get("include_all_metadata")]
+        assert looked, "the worker that took over did not look in the thread"
 
 
 # --- Redis trouble ---------------------------------------------------------------------------------------------------

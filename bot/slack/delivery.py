@@ -16,6 +16,7 @@ from bot.engine.ruleset import RuleSet
 from bot.engine.verdict import evaluate
 from bot.slack.api import error_code
 from bot.slack.ids import is_direct_message
+from bot.slack.posted import EXPLANATION_EVENT, VERDICT_EVENT, find_posted, tag
 from bot.slack.render import Renderer
 from bot.store import (
     Claim,
@@ -30,13 +31,6 @@ from bot.work import VerdictJob, Worker
 log = logging.getLogger(__name__)
 
 
-# Slack message metadata on what the bot posts for a decision, so that a worker taking over an unfinished delivery
-# can see in the channel whether its predecessor had posted before it stopped.
-VERDICT_EVENT = "should_finetune_verdict"
-EXPLANATION_EVENT = "should_finetune_explanation"
-# How far back from the decision's creation a takeover looks for a verdict already posted (clocks differ a little).
-_LOOKBACK_SECONDS = 60
-_HISTORY_PAGES = 5
 # After this many tries the requester is told that the verdict could not be posted, and the work is dropped.
 MAX_ATTEMPTS = 3
 _GAVE_UP = "delivery_failed"
@@ -49,20 +43,6 @@ def _post(client: WebClient, **message: object) -> tuple[str | None, str | None,
     except (SlackApiError, SlackClientError, OSError) as exc:
         return None, None, error_code(exc)
     return response.get("channel"), response.get("ts"), None
-
-
-def _metadata(event_type: str, decision_id: str) -> dict[str, Any]:
-    return {"event_type": event_type, "event_payload": {"decision_id": decision_id}}
-
-
-def _is_ours(message: object, event_type: str, decision_id: str) -> bool:
-    if not isinstance(message, dict):
-        return False
-    metadata = message.get("metadata")
-    if not isinstance(metadata, dict) or metadata.get("event_type") != event_type:
-        return False
-    payload = metadata.get("event_payload")
-    return isinstance(payload, dict) and payload.get("decision_id") == decision_id
 
 
 class Verdicts:
@@ -156,40 +136,10 @@ class Verdicts:
         oldest: float | None = None,
     ) -> str | None:
         """The ts of the bot's message of `event_type` for `decision` in the channel (or in the thread at
-        `thread_ts`), or None; None too when Slack cannot be asked, so a message is rather posted twice than lost."""
-        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
-        if thread_ts is not None:
-            method = self.client.conversations_replies
-            args["ts"] = thread_ts
-        else:
-            method = self.client.conversations_history
-            args["oldest"] = f"{(oldest or 0) - _LOOKBACK_SECONDS:.6f}"
-        try:
-            for _ in range(_HISTORY_PAGES):
-                response = method(**args)
-                for message in response.get("messages") or []:
-                    if _is_ours(message, event_type, decision.id):
-                        return str(message.get("ts"))
-                cursor = (response.get("response_metadata") or {}).get("next_cursor")
-                if not response.get("has_more") or not cursor:
-                    return None
-                args["cursor"] = cursor
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            error = error_code(exc)
-            if error == "missing_scope" and isinstance(exc, SlackApiError):
-                # Posting again may repeat the message: the installed app predates a scope the manifest asks for.
-                needed = exc.response.get("needed")
-                log.error(
-                    "cannot look for %s of %s in %s: the app lacks the scope %s; reinstall it from the manifest "
-                    "(`should-finetune manifest`) so that a restart does not post twice",
-                    event_type,
-                    decision.id,
-                    channel,
-                    needed if isinstance(needed, str) and len(needed) < 100 else "?",
-                )
-            else:
-                log.warning("cannot look for %s of %s in %s: %s", event_type, decision.id, channel, error)
-        return None
+        `thread_ts`), or None (see `find_posted`)."""
+        return find_posted(
+            self.client, channel, event_type, thread_ts=thread_ts, oldest=oldest, decision_id=decision.id
+        )
 
     def _give_up(self, decision: Decision) -> None:
         if decision.delivery.status is not DeliveryStatus.PENDING:
@@ -222,7 +172,7 @@ def deliver_verdict(
     context = _context(decided)
     message = renderer.message("verdict", **context)
     channel, ts, error = _post(
-        client, channel=decision.channel, metadata=_metadata(VERDICT_EVENT, decision.id), **message
+        client, channel=decision.channel, metadata=tag(VERDICT_EVENT, decision_id=decision.id), **message
     )
     if error is not None:
         delivery = Delivery(status=DeliveryStatus.FAILED, error=error, at=datetime.now(UTC))
@@ -247,7 +197,7 @@ def _explain(
 ) -> None:
     decision = decided.decision
     message = renderer.message("explanation", in_dm=is_direct_message(delivery.channel), **context)
-    metadata = _metadata(EXPLANATION_EVENT, decision.id)
+    metadata = tag(EXPLANATION_EVENT, decision_id=decision.id)
     _, explanation_ts, error = _post(
         client, channel=delivery.channel, thread_ts=delivery.ts, metadata=metadata, **message
     )

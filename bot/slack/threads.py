@@ -20,6 +20,7 @@ from bot.metrics import Metrics
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.ids import is_direct_message
+from bot.slack.posted import REPLY_EVENT, find_posted, tag
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews, from_another_organisation
 from bot.store import (
@@ -139,9 +140,12 @@ class FollowUps:
     def work(self, claim: Claim) -> None:
         """Do a claimed question, re-review, edit or answered question: answer and record it (unless a previous
         holder did), send the reply, mark it done."""
-        if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending
+        if claim.outbox is not None:  # answered and recorded by a worker that stopped before sending, or after
             with self.worker.holding(claim):
-                self._send(claim.outbox)
+                if self._sent_before(claim, claim.outbox):
+                    log.info("%s in %s: its reply is in the thread already", claim.ref.key, claim.ref.channel)
+                else:
+                    self._send(claim.outbox)
             self.worker.finish(claim)
             return
         job = job_of(claim.payload or {})
@@ -185,7 +189,7 @@ class FollowUps:
             if found is None:
                 return None
             decision, answer = found
-            outbox = self._outbox(job, decision, answer)
+            outbox = self._outbox(job, decision, answer, key=claim.ref.key)
             try:
                 self.worker.queue.record(
                     claim,
@@ -245,12 +249,13 @@ class FollowUps:
             answer.context["reviewers"] = self.reviews.mentions()
         return (decision, answer) if answer is not None else None
 
-    def _outbox(self, job: Question | Review, decision: Decision, answer: Answer) -> dict[str, Any]:
+    def _outbox(self, job: Question | Review, decision: Decision, answer: Answer, *, key: str) -> dict[str, Any]:
         """The Web API calls that deliver `answer`: the thread reply, and for a new version the verdict's update
         (with the reply to send instead if the update fails, which must not say the message shows the new version);
-        and who asked, to be told if the reply cannot be posted."""
+        and who asked, to be told if the reply cannot be posted. The replies are tagged with the work's `key`, so
+        that a worker taking the work over can see whether it was sent."""
         renderer = self.renderer
-        where = {"channel": job.thread_channel, "thread_ts": job.thread_ts}
+        where = {"channel": job.thread_channel, "thread_ts": job.thread_ts, "metadata": tag(REPLY_EVENT, work=key)}
         in_dm = is_direct_message(job.thread_channel)
         reply = {**where, **renderer.message("followup", kind=answer.kind, in_dm=in_dm, **answer.context)}
         update = stale_reply = None
@@ -272,6 +277,17 @@ class FollowUps:
             stale = renderer.message("followup", kind=answer.kind, verdict_updated=False, in_dm=in_dm, **answer.context)
             stale_reply = {**where, **stale}
         return {"reply": reply, "update": update, "stale_reply": stale_reply, "asker": job.user}
+
+    def _sent_before(self, claim: Claim, outbox: dict[str, Any]) -> bool:
+        """Whether the reply of `outbox` is in its thread already: its worker posted it, then could not mark the
+        work done (Redis away for longer than `work_finish_seconds`)."""
+        reply = outbox["reply"]
+        if not isinstance(reply.get("metadata"), dict):  # recorded before replies were tagged
+            return False
+        found = find_posted(
+            self.client, reply["channel"], REPLY_EVENT, thread_ts=reply["thread_ts"], work=claim.ref.key
+        )
+        return found is not None
 
     def _send(self, outbox: dict[str, Any]) -> None:
         client = self.client

@@ -37,8 +37,10 @@ class Worker:
         metrics: Metrics | None = None,
         slots: ComputeSlots | None = None,
         urgent_slots: ComputeSlots | None = None,
+        finish_for: float = 30.0,
     ) -> None:
         self.queue = queue
+        self.finish_for = finish_for
         self.metrics = metrics if metrics is not None else Metrics(process=False)
         self.background = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="should-finetune")
         self.urgent = ThreadPoolExecutor(max_workers=urgent_threads, thread_name_prefix="should-finetune-now")
@@ -86,16 +88,20 @@ class Worker:
         )
 
     def finish(self, claim: Claim) -> None:
-        """Mark claimed work done once its messages are out, insisting a little: work left unfinished would be done
-        again by the sweeper."""
-        error = ""
-        for delay in (0.0, 0.2, 0.5, 1.0):
+        """Mark claimed work done once its messages are out. While Redis is away (a failover takes up to about 30
+        seconds) keep trying for `finish_for` seconds: work left unfinished would be done again by the sweeper."""
+        error, delay = "", 0.0
+        deadline = time.monotonic() + self.finish_for
+        while True:
             time.sleep(delay)
             try:
                 self.queue.finish(claim)
                 return
             except StoreUnavailable as exc:
                 error = exc.kind
+            delay = min(2.0, max(0.2, delay * 2))
+            if time.monotonic() + delay > deadline:
+                break
         log.error("%s in %s done but not marked done (%s)", claim.ref.key, claim.ref.channel, error)
 
     # Threads
