@@ -451,6 +451,58 @@ def test_a_hung_redis_still_gets_an_http_answer_within_slacks_budget(
         assert "cannot reach my storage" in last_reply(bot, verdict, 2)
 
 
+def redeliver(bot: BotClient, text: str, *, thread_ts: str, ts: str, event_id: str, retry_num: int = 1) -> None:
+    """Slack's redelivery of the message event `event_id` (the person's message `ts`, in the fake's thread)."""
+    stored = bot.fake.message(CHANNEL, ts) or {}
+    event = thread_message(text, thread_ts=thread_ts, ts=ts, parent_user_id=stored.get("parent_user_id", "U0BOT"))
+    assert bot.event(event, event_id=event_id, retry_num=retry_num).status == 200
+
+
+def test_a_redelivery_of_an_answered_question_while_redis_is_away_gets_nothing_once_it_is_back(
+    fake_slack: FakeSlack, own_redis: OwnRedis
+) -> None:
+    with served_bot(fake_slack, own_redis.url, "sf") as bot:
+        verdict = bot.decide()
+        ts = bot.fake.add_message(CHANNEL, "why?", user=USER, thread_ts=verdict)
+        stored = bot.fake.message(CHANNEL, ts) or {}
+        event = thread_message("why?", thread_ts=verdict, ts=ts, parent_user_id=stored["parent_user_id"])
+        assert bot.event(event, event_id="Ev0WHY").status == 200
+        bot.wait_replies(verdict, 2)  # answered; Slack missed the 200 and redelivers while Redis is away
+        own_redis.stop()
+        redeliver(bot, "why?", thread_ts=verdict, ts=ts, event_id="Ev0WHY")
+        time.sleep(1.0)
+        assert len(bot.replies(verdict)) == 2  # no "ask again" for a question that may have been answered
+        own_redis.start()
+        time.sleep(3.0)  # it is claimed again, finds the answer given, and says nothing
+        assert len(bot.replies(verdict)) == 2
+
+
+def test_a_redelivery_of_a_question_never_answered_is_answered_once_redis_is_back(
+    fake_slack: FakeSlack, own_redis: OwnRedis
+) -> None:
+    with served_bot(fake_slack, own_redis.url, "sf") as bot:
+        verdict = bot.decide()
+        ts = bot.fake.add_message(CHANNEL, "what if we had 600 examples", user=USER, thread_ts=verdict)
+        own_redis.stop()  # the first delivery never arrived; the redelivery finds Redis away
+        redeliver(bot, "what if we had 600 examples", thread_ts=verdict, ts=ts, event_id="Ev0LOST", retry_num=2)
+        time.sleep(1.0)
+        own_redis.start()
+        reply = last_reply(bot, verdict, 2)
+        time.sleep(1.0)
+        assert len(bot.replies(verdict)) == 2
+    assert "Stable examples: 30 → *600*" in reply
+
+
+def test_a_redelivery_told_to_ask_again_when_redis_stays_away(fake_slack: FakeSlack, own_redis: OwnRedis) -> None:
+    with served_bot(fake_slack, own_redis.url, "sf") as bot:
+        bot.services.followups.park_seconds = 1.0
+        verdict = bot.decide()
+        ts = bot.fake.add_message(CHANNEL, "why?", user=USER, thread_ts=verdict)
+        own_redis.stop()
+        redeliver(bot, "why?", thread_ts=verdict, ts=ts, event_id="Ev0AWAY")
+        assert "cannot reach my storage" in last_reply(bot, verdict, 2)
+
+
 # --- hostile input ---------------------------------------------------------------------------------------------------
 
 

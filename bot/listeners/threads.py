@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltRequest
 
 from bot.services import Services
 from bot.slack.threads import question_from
@@ -13,7 +13,9 @@ from bot.slack.threads import question_from
 def register(app: App, services: Services) -> None:
     """Listen for thread replies (`message`) and mentions (`app_mention`); both go the same way, once per message."""
 
-    def handle_thread_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    def handle_thread_message(
+        body: dict[str, Any], event: dict[str, Any], context: BoltContext, request: BoltRequest
+    ) -> None:
         question = question_from(
             event,
             workspace=context.team_id or body.get("team_id"),
@@ -24,7 +26,11 @@ def register(app: App, services: Services) -> None:
         )
         if question is not None:
             event_id = body.get("event_id")
-            services.followups.receive(question, event_id=event_id if isinstance(event_id, str) else "")
+            retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+            redelivery = retry.isdigit() and int(retry) > 0  # Slack's redelivery of an event it sent before
+            services.followups.receive(
+                question, event_id=event_id if isinstance(event_id, str) else "", redelivery=redelivery
+            )
 
     app.event("message")(handle_thread_message)
     app.event("app_mention")(handle_thread_message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,11 @@ _PEOPLE_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 MAX_ATTEMPTS = 3
 # Attempts on one question when other messages change the same thread at the same moment.
 _CONFLICT_RETRIES = 5
+# A redelivered question that finds Redis away is claimed again after 0.5 s, then at most every 5 s, for this long
+# (about a failover): it may have been answered before Redis went away, and must then get nothing.
+_PARK_SECONDS = 60.0
+_PARK_FIRST_DELAY = 0.5
+_PARK_MAX_DELAY = 5.0
 
 
 def question_from(
@@ -115,25 +121,60 @@ class FollowUps:
         self.client = client
         self.reviews = reviews
         self.metrics = metrics if metrics is not None else Metrics(process=False)
+        self.park_seconds = _PARK_SECONDS
 
     # On the request path: decide, claim, hand over. Everything here is a few Redis calls with short timeouts.
 
-    def receive(self, question: Question, *, event_id: str) -> None:
-        """Claim `question` if it is one to answer, and answer it after the HTTP response."""
+    def receive(self, question: Question, *, event_id: str, redelivery: bool = False) -> None:
+        """Claim `question` if it is one to answer, and answer it after the HTTP response. Without Redis, the
+        person is told to ask again; but Slack's redelivery of a question may have been answered already, so it is
+        kept and claimed again once Redis is back (see `_retry_parked`)."""
         if parse_followup(question.text).intent is Intent.NOT_UNDERSTOOD and not question.mentioned:
             return  # chatter in the thread: no reply, and no need to look anything up
         try:
             claim = self.worker.submit(question, event_id=event_id, verdict_thread=question.thread_ts)
         except StoreUnavailable as exc:
             log.error("follow-up %s in %s not taken: Redis: %s", question.ts, question.channel, exc.kind)
-            self.metrics.followup("unavailable")
-            if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
-                self.worker.run_soon(self._say, job=question, kind="unavailable")
+            if redelivery:
+                self.metrics.followup("parked")
+                self._park(question, event_id, waited=0.0)
+                return
+            self._unavailable(question)
             return
         if claim.held or claim.status is ClaimStatus.NOT_A_VERDICT_THREAD:
             return  # taken: the worker answers it after the response
         self.metrics.followup("duplicate")
         log.info("follow-up %s in %s: %s already", question.ts, question.channel, claim.status)
+
+    def _unavailable(self, question: Question) -> None:
+        self.metrics.followup("unavailable")
+        if question.parent_is_bot:  # without Redis, the parent's author is all that says it is our thread
+            self.worker.run_soon(self._say, job=question, kind="unavailable")
+
+    def _park(self, question: Question, event_id: str, *, waited: float) -> None:
+        delay = min(_PARK_MAX_DELAY, max(_PARK_FIRST_DELAY, waited))
+        timer = threading.Timer(delay, self._retry_parked, args=(question, event_id, waited + delay))
+        timer.daemon = True
+        timer.start()
+
+    def _retry_parked(self, question: Question, event_id: str, waited: float) -> None:
+        """Claim a redelivered question again: nothing if it was answered before Redis went away, an answer if not,
+        and "ask again" once Redis has been away for `park_seconds`."""
+        try:
+            claim = self.worker.submit(question, event_id=event_id, verdict_thread=question.thread_ts)
+        except StoreUnavailable:
+            if waited < self.park_seconds:
+                self._park(question, event_id, waited=waited)
+            else:
+                log.error(
+                    "follow-up %s in %s: Redis away for %.0f s; asked to ask again",
+                    question.ts,
+                    question.channel,
+                    waited,
+                )
+                self._unavailable(question)
+            return
+        log.info("follow-up %s in %s claimed after %.1f s: %s", question.ts, question.channel, waited, claim.status)
 
     # After the response: answer, record, send, finish.
 
