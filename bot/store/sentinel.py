@@ -9,11 +9,12 @@ close that:
   way. When the primary changes, the pool asks again and drops its connections, so writes follow within about
   0.2 s.
 - **Confirmed writes.** While the primary has replicas, every write is followed, on its connection and in the same
-  round trip, by `WAIT 1 <ms>`: a write a replica has is kept by whichever node the sentinels promote. A write no
-  replica confirms counts only if every sentinel that answers (a majority at least) still names this primary and
-  runs no failover; otherwise it fails as `UnconfirmedWrite`, so the caller says it was not saved rather than
-  believe it was. The primary being promoted had the replica's stream up to its promotion, so nothing confirmed is
-  lost; what was written to the old primary after it is refused.
+  round trip, by `WAIT <replicas> <ms>`: a write every replica has is kept by whichever of them the sentinels
+  promote (one replica is not enough: with two, the one that is not promoted is resynced from the one that is). A
+  write fewer replicas confirm counts only if every sentinel that answers (a majority at least) still names this
+  primary and runs no failover; otherwise it fails as `UnconfirmedWrite`, so the caller says it was not saved
+  rather than believe it was. The replica being promoted had the primary's stream up to its promotion, so nothing
+  confirmed is lost; what is written to the old primary after that is refused.
 
 A primary without replicas (its replica crashed, or it is the survivor of a crash) is written to without waiting,
 once the sentinels agree it is the primary: there is no copy to wait for.
@@ -77,7 +78,9 @@ class PrimaryWatch:
         self.service = service
         self.pool = pool
         self.interval = interval
-        self.expect_replicas = True  # until the sentinels and the primary say otherwise
+        # How many replicas must confirm a write: all those the primary has. It falls only while the sentinels are
+        # settled; a replica leaving during a failover is the one being promoted, and must still have every write.
+        self.replicas = 1
         self._password, self._username = password, username
         self._timeout = timeout
         self._primary: tuple[str, int] | None = None
@@ -139,12 +142,8 @@ class PrimaryWatch:
                     log.warning("Redis primary of %s is now %s:%s", self.service, *primary)
             self._follow(primary)
         replicas = self._replicas()
-        if replicas is None:
-            return
-        if replicas > 0:
-            self.expect_replicas = True
-        elif self.settled(self._primary, views):
-            self.expect_replicas = False
+        if replicas is not None and (replicas >= self.replicas or self.settled(self._primary, views)):
+            self.replicas = replicas
 
     def _follow(self, primary: tuple[str, int]) -> None:
         if primary == self._primary:
@@ -179,16 +178,21 @@ class PrimaryWatch:
             connection.connect()  # type: ignore[no-untyped-call]
         return connection
 
-    def unconfirmed(self, written_to: tuple[str, int]) -> None:
-        """A write to `written_to` no replica confirmed: keep it if the sentinels agree that node is the primary and
-        nothing is changing; else UnconfirmedWrite."""
+    def unconfirmed(self, written_to: tuple[str, int], confirmed: int) -> None:
+        """A write to `written_to` fewer replicas confirmed than it has (`confirmed`): keep it if the sentinels agree
+        that node is the primary and nothing is changing (a replica is slow or gone), expecting that many from now
+        on; else UnconfirmedWrite."""
         if not self.settled(written_to, self.views()):
-            raise UnconfirmedWrite("no replica confirmed the write, and the sentinels are replacing the primary")
-        self.expect_replicas = False
+            raise UnconfirmedWrite(
+                f"{confirmed} of {self.replicas} replicas confirmed the write, and the sentinels are replacing the "
+                "primary"
+            )
+        self.replicas = confirmed
 
 
 class ConfirmingPipeline(Pipeline):
-    """A pipeline whose writes, when the primary has replicas, end with `WAIT` on the same connection."""
+    """A pipeline whose writes, when the primary has replicas, end with `WAIT` for all of them, on the same
+    connection."""
 
     primary_watch: PrimaryWatch
     confirms = False  # a transaction (MULTI/EXEC) cannot end with WAIT; the store uses none
@@ -200,14 +204,14 @@ class ConfirmingPipeline(Pipeline):
         if self.connection is None:
             self.connection = watch.connection()  # released by execute's reset, as one it took itself
         written_to = (self.connection.host, self.connection.port)
-        confirm = watch.expect_replicas
-        if confirm:
-            self.execute_command("WAIT", 1, WAIT_MS)  # type: ignore[no-untyped-call]
+        needed = watch.replicas
+        if needed == 0:
+            return super().execute(raise_on_error)
+        self.execute_command("WAIT", needed, WAIT_MS)  # type: ignore[no-untyped-call]
         replies = super().execute(raise_on_error)
-        if not confirm:
-            return replies
-        if int(replies[-1]) < 1:
-            watch.unconfirmed(written_to)
+        confirmed = int(replies[-1])
+        if confirmed < needed:
+            watch.unconfirmed(written_to, confirmed)
         return replies[:-1]
 
 
