@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 
 from bot.listeners.submission import NOT_SAVED
+from bot.store.sentinel import is_write
 from tests.fakeslack import FakeSlack
 from tests.redis_cluster import READY_SECONDS, Server, admin, free_port
 from tests.redis_sentinel import PASSWORD, SERVICE, SentinelGroup
@@ -201,6 +202,29 @@ def test_a_crash_of_the_primary_forgets_no_decision(sentinel_bot: BotClient, gro
     assert run.slowest < 3.0
 
 
+# --- which commands wait for the replicas -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "write"),
+    [
+        ("SET", True),
+        ("EVALSHA", True),  # the store's scripts: they write
+        ("evalsha", True),
+        (b"HSET", True),
+        ("SCRIPT LOAD", False),
+        ("GET", False),
+        ("HGETALL", False),
+        ("ZRANGEBYSCORE", False),
+        ("PING", False),
+        ("WAIT", False),
+        ("SOMETHING NEW", True),  # unknown: treated as a write
+    ],
+)
+def test_only_commands_that_may_change_data_wait_for_the_replicas(command: str | bytes, write: bool) -> None:
+    assert is_write(command) is write
+
+
 # --- /readyz: ready only where writes are taken -------------------------------------------------------------------
 
 
@@ -241,6 +265,13 @@ def test_readyz_says_no_while_the_node_is_a_replica_or_refuses_writes(
         assert status == 503
         assert "NOREPLICAS" in str(body["reason"]), body
         control.config_set("min-replicas-to-write", 0)
+        assert readiness(bot) == (200, {"ready": True})
+        control.config_set("maxmemory-policy", "noeviction")
+        control.config_set("maxmemory", 1)  # out of memory: writes are refused, reads still work
+        status, body = readiness(bot)
+        assert status == 503
+        assert str(body["reason"]).startswith("OutOfMemoryError"), body
+        control.config_set("maxmemory", 0)
         assert readiness(bot) == (200, {"ready": True})
 
 

@@ -137,8 +137,11 @@ class PrimaryWatch:
             if primary != self.pool.master_address:
                 # Asks the sentinels again and drops the idle connections to the old primary; a connection in use
                 # is dropped when it comes back to the pool (SentinelConnectionPool.owns_connection).
-                self.pool.get_master_address()  # type: ignore[no-untyped-call]
-                if self.pool.master_address != self._primary:
+                try:
+                    self.pool.get_master_address()  # type: ignore[no-untyped-call]
+                except redis.RedisError:  # the sentinels disagree or went away meanwhile: next round
+                    return
+                if self._primary is not None and self.pool.master_address != self._primary:
                     log.warning("Redis primary of %s is now %s:%s", self.service, *primary)
             self._follow(primary)
         replicas = self._replicas()
