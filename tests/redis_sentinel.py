@@ -129,7 +129,7 @@ class SentinelGroup:
         """A plain client to one data node."""
         return admin(port, password=PASSWORD)
 
-    def switchover(self, *, settle_seconds: float = 30.0) -> int:
+    def switchover(self, *, settle_seconds: float = 60.0) -> int:
         """A planned failover; the new primary's port, once every sentinel names it."""
         old = self.primary_port()
         self._ask(self.sentinels[0], "SENTINEL", "FAILOVER", SERVICE)
@@ -139,7 +139,7 @@ class SentinelGroup:
         self._wait(deadline, lambda: self._agreed(new, replicas=0))
         return new
 
-    def crash(self, *, settle_seconds: float = 30.0) -> int:
+    def crash(self, *, settle_seconds: float = 60.0) -> int:
         """`kill -9` of the primary; the new primary's port, once every sentinel names it."""
         old = self.primary_port()
         os.kill(self.nodes[old].process.pid, signal.SIGKILL)
@@ -157,7 +157,7 @@ class SentinelGroup:
         self.nodes[port] = server
         server.wait_until_listening(time.monotonic() + READY_SECONDS)
 
-    def replicated(self, *, replicas: int, settle_seconds: float = 30.0) -> None:
+    def replicated(self, *, replicas: int, settle_seconds: float = 60.0) -> None:
         """Wait until the primary has `replicas` replicas in sync (the demoted primary resynced, say)."""
         deadline = time.monotonic() + settle_seconds
 
