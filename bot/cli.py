@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         "--version", action=_Version, help="print the version and the rule set's version and sha256, then exit"
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for add in (_add_evaluate, _add_rules, _add_serving, _add_rereview, _add_digest, _add_manifest):
+    for add in (_add_evaluate, _add_rules, _add_serving, _add_rereview, _add_export, _add_digest, _add_manifest):
         add(commands)
     return parser
 
@@ -225,6 +225,41 @@ def _add_rereview(commands: _Commands) -> None:
     rereview.set_defaults(handler=_rereview, settings=load_settings)
 
 
+def _add_export(commands: _Commands) -> None:
+    """`export`: a channel's decisions with every version, as JSON lines or CSV."""
+    export = commands.add_parser(
+        "export",
+        help="write a channel's decisions, every version of each, as JSON lines or CSV",
+        description=(
+            "Write every decision kept for a channel with all its versions (answers, verdict, next step, rules, rule "
+            "set), for a notebook or a BI tool. jsonl: one object per decision, its versions in a list, oldest "
+            "decision first. csv: a header, then one row per version, one column per fact; UTF-8 with a byte order "
+            "mark, and text that a spreadsheet would run as a formula starts with '. Exits 1 when Redis cannot be "
+            "read or the output not written to the end."
+        ),
+    )
+    export.add_argument("--channel", required=True, metavar="C", help="the channel id (C…), as in its URL")
+    export.add_argument("--workspace", metavar="T", help="the workspace id (T…), when the channel id is in several")
+    export.add_argument(
+        "--since",
+        metavar="DATE",
+        help=(
+            "only decisions created at or after DATE, each with all its versions: 2026-11-01 (from 00:00 UTC) or "
+            "2026-11-01T09:00+01:00"
+        ),
+    )
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("jsonl", "csv"),
+        help="one JSON object per decision, or CSV with one row per version",
+    )
+    export.add_argument(
+        "--output", metavar="FILE", help="the file to write, replaced if it exists (default: standard output)"
+    )
+    export.set_defaults(handler=_export, settings=load_settings)
+
+
 def _add_digest(commands: _Commands) -> None:
     """`digest`: send the weekly digests that are due."""
     digest = commands.add_parser(
@@ -313,6 +348,44 @@ def _rereview(args: argparse.Namespace, settings: Settings) -> int:
         f"failed {len(result.failed)}"
     )
     return EXIT_INCOMPLETE if result.failed else EXIT_OK
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    from bot.commands import export  # noqa: PLC0415
+    from bot.embedded_redis import EmbeddedRedis  # noqa: PLC0415
+    from bot.runtime import open_redis  # noqa: PLC0415
+    from bot.store import DecisionStore, StoreUnavailable  # noqa: PLC0415
+
+    export.check_ids(channel=args.channel, workspace=args.workspace)
+    since = export.parse_since(args.since) if args.since is not None else None
+    try:
+        with ExitStack() as stack:  # Redis only: no Slack token is needed
+            url = settings.redis_url.get_secret_value() if settings.redis_url is not None else None
+            if url is None and settings.redis_mode == "standalone":  # the bot's own Redis, as `serve` runs it
+                url = stack.enter_context(EmbeddedRedis(settings.data_dir)).url
+            client = open_redis(settings, url)
+            stack.callback(client.close)
+            store = DecisionStore(client, prefix=settings.redis_prefix)
+            found = export.read(store, channel=args.channel, workspace=args.workspace, since=since)
+    except (SettingsError, EmbeddedRedisError) as exc:  # Redis cannot be reached: not the command line's fault
+        _print_lines(exc)
+        return EXIT_INCOMPLETE
+    except StoreUnavailable as exc:
+        print(f"should-finetune: Redis failed while reading the decisions: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    try:
+        summary = export.write(found, fmt=args.format, output=args.output)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        where = args.output or "standard output"
+        print(f"should-finetune: writing {where} failed: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    if args.output is not None:
+        print(summary)
+    return EXIT_OK
 
 
 def _digest(args: argparse.Namespace, settings: Settings) -> int:
