@@ -59,10 +59,17 @@ class DecisionService:
         self.metrics = metrics if metrics is not None else Metrics(process=False)
 
     def decide(
-        self, *, workspace: str, channel: str, requester: str, answers: Answers, decision_id: str | None = None
+        self,
+        *,
+        workspace: str,
+        channel: str,
+        requester: str,
+        answers: Answers,
+        decision_id: str | None = None,
+        source: str | None = None,
     ) -> Decided:
-        """Evaluate `answers` and store the decision (under `decision_id` when given); raises the store's error if it
-        cannot be saved."""
+        """Evaluate `answers` and store the decision (under `decision_id` when given, linked to the message `source`
+        when it was asked about one); raises the store's error if it cannot be saved."""
         verdict = evaluate(self.ruleset, answers)
         decision = self.store.create_decision(
             workspace=workspace,
@@ -70,6 +77,7 @@ class DecisionService:
             requester=requester,
             version=new_version(verdict, by=requester, trigger=Trigger.SUBMIT),
             decision_id=decision_id,
+            source=source,
         )
         self.metrics.decision(verdict.verdict.value, verdict.next_step.value)
         return Decided(decision, verdict)

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.server import EVENTS_PATH
-from bot.slack.ids import COMMAND
+from bot.slack.ids import COMMAND, CallbackId
 
 # Each scope is explained in the README ("Installing it in Slack"); a call or an event that needs none of these is not
 # made. `channels:read` and `groups:read` are not asked for: channels are named with `<#C…>`, which Slack renders.
@@ -60,6 +60,20 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
             "app_home": {"messages_tab_enabled": True, "messages_tab_read_only_enabled": True},
             "bot_user": {"display_name": "should-finetune", "always_online": True},
             "slash_commands": [command],
+            "shortcuts": [
+                {
+                    "name": "Should we fine-tune this?",
+                    "type": "message",
+                    "callback_id": CallbackId.MESSAGE_SHORTCUT.value,
+                    "description": "Ask for a fine-tune decision about this message, its answers read from it",
+                },
+                {
+                    "name": "New fine-tune decision",
+                    "type": "global",
+                    "callback_id": CallbackId.GLOBAL_SHORTCUT.value,
+                    "description": "Ask whether to fine-tune a model, or what to try first, in a channel you choose",
+                },
+            ],
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": {

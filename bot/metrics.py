@@ -29,6 +29,8 @@ KINDS = frozenset(
         "view_submission",
         "view_closed",
         "block_actions",
+        "shortcut",
+        "message_action",
         *(f"event:{event}" for event in EVENT_TYPES),
         "event:other",
         "url_verification",

@@ -27,6 +27,7 @@ from waitress.server import create_server as waitress_server  # type: ignore[imp
 from bot.logs import using_request_id
 from bot.metrics import CONTENT_TYPE, EVENT_TYPES
 from bot.services import Services
+from bot.slack.ids import CallbackId
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bot.access")
@@ -80,7 +81,9 @@ def misread_form(text: str, content_type: str | None) -> dict[str, str] | None:
 # answered and changes nothing. Commands and interactions are never sent twice: a copy of one is a replay.
 _EVENTS_API = frozenset({"event_callback", "url_verification", "app_rate_limited"})
 # Payload types that go on to Bolt: the ones the bot has listeners for, and view_closed (checked by `malformed`).
-_ROUTED = _EVENTS_API | {"view_submission", "view_closed", "block_actions"}
+_ROUTED = _EVENTS_API | {"view_submission", "view_closed", "block_actions", "shortcut", "message_action"}
+# The shortcuts the bot has (a shortcut with another callback_id would take Bolt's path for unhandled requests).
+_SHORTCUTS = frozenset({CallbackId.MESSAGE_SHORTCUT.value, CallbackId.GLOBAL_SHORTCUT.value})
 
 
 class ReplayGuard:
@@ -141,6 +144,8 @@ def request_kind(body: object) -> str:
     kind = body.get("type")
     if kind in {"view_submission", "view_closed", "block_actions", "url_verification", "app_rate_limited"}:
         return str(kind)
+    if kind in {"shortcut", "message_action"}:
+        return str(kind)
     if kind == "event_callback":
         event = body.get("event")
         name = event.get("type") if isinstance(event, dict) else None
@@ -171,10 +176,14 @@ def malformed(body: object) -> str | None:
         event = body.get("event")
         if not isinstance(event, dict) or not _is_str(event.get("type")):
             return "event is missing its type"
-    elif kind in {"shortcut", "message_action", "block_suggestion"} and not _is_str(
-        body.get("callback_id") or body.get("action_id")
-    ):
-        return "callback_id is missing"
+    elif kind in {"shortcut", "message_action", "block_suggestion"}:
+        if not _is_str(body.get("callback_id") or body.get("action_id")):
+            return "callback_id is missing"
+        # Bolt reads the person, the workspace and (for a message shortcut) the channel of any shortcut.
+        if not all(isinstance(body.get(name), dict) for name in ("user", "team")):
+            return "user or team is not an object"
+        if kind == "message_action" and not all(isinstance(body.get(name), dict) for name in ("channel", "message")):
+            return "channel or message is not an object"
     return None
 
 
@@ -311,6 +320,8 @@ class SlackWSGI:
         kind = request.body.get("type")
         if kind == "app_rate_limited":
             return self._rate_limited(request.body, start_response)
+        if kind in {"shortcut", "message_action"} and request.body.get("callback_id") not in _SHORTCUTS:
+            kind = "an unknown shortcut"
         if kind is not None and kind not in _ROUTED:  # a slash command has no type
             # No listener takes it, and Bolt's path for unhandled requests reads fields of their own shapes (a 500 on
             # a shortcut whose `actions` or `user` is null): answered as Bolt answers an unhandled request.

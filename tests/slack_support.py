@@ -122,6 +122,8 @@ def state_values(view: Mapping[str, Any], answers: Mapping[str, Any]) -> dict[st
                 if c not in {o["value"] for o in options}
             ]
             state = {"type": kind, "selected_options": options}
+        elif kind == "conversations_select":
+            state = {"type": kind, "selected_conversation": given}
         else:
             raise AssertionError(f"no state builder for {kind}")
         values[block_id] = {action: state}
@@ -484,6 +486,52 @@ def _person(user: str, team: str) -> dict[str, Any]:
 
 def _enterprise(enterprise_id: str | None) -> dict[str, Any] | None:
     return None if enterprise_id is None else {"id": enterprise_id, "name": ENTERPRISE_NAME}
+
+
+def message_shortcut(
+    message: Mapping[str, Any],
+    *,
+    callback_id: str,
+    response_url: str,
+    channel: str = CHANNEL,
+    user: str = USER,
+    team: str = TEAM,
+    trigger_id: str | None = None,
+) -> dict[str, Any]:
+    """A `message_action` payload: `user` chose a message shortcut on `message` (as the channel holds it), as Slack
+    sends it (the Slack API's "Message shortcuts" reference, bolt-python's shortcut tests)."""
+    return {
+        "type": "message_action",
+        "token": "verification-token-unused",
+        "action_ts": message_ts(),
+        "team": _team(team, None),
+        "user": _person(user, team),
+        "channel": {"id": channel, "name": "decisions" if channel == CHANNEL else channel.lower()},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": _fresh_trigger_id() if trigger_id is None else trigger_id,
+        "response_url": response_url,
+        "message_ts": message["ts"],
+        "message": dict(message),
+    }
+
+
+def global_shortcut(
+    *, callback_id: str, user: str = USER, team: str = TEAM, trigger_id: str | None = None
+) -> dict[str, Any]:
+    """A `shortcut` payload: `user` chose a global shortcut (no channel, no response_url), as Slack sends it."""
+    return {
+        "type": "shortcut",
+        "token": "verification-token-unused",
+        "action_ts": message_ts(),
+        "team": _team(team, None),
+        "user": _person(user, team),
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": _fresh_trigger_id() if trigger_id is None else trigger_id,
+    }
 
 
 def submission_payload(

@@ -14,16 +14,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands.digest import ACTIONS as DIGEST_ACTIONS
 from bot.commands.digest import digest_command
-from bot.engine.answers import FACTS
 from bot.engine.ruleset import RuleSet
 from bot.followups.history import decided_under_older_rules, history_rows
-from bot.listeners.common import open_view
+from bot.listeners.common import open_form
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
-from bot.slack.prefill import command_prefill
 from bot.store import Decision, StoreUnavailable
 from bot.store.base import SLACK_ID
 from bot.text import unescape
@@ -129,31 +127,6 @@ def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], tex
         text=text,
         response_url=command.get("response_url"),
         received=time.monotonic(),
-    )
-
-
-def open_form(
-    *,
-    services: Services,
-    trigger_id: str,
-    metadata: FormMetadata,
-    text: str,
-    response_url: object,
-    received: float,
-) -> None:
-    """Open the decision form, prefilled from the command's `text`; if Slack refuses, tell the person through the
-    command's response_url."""
-    prefill = command_prefill(text)
-    view = services.renderer.view(
-        "form", metadata=metadata.dump(), facts=FACTS, initial=prefill.initial, command=prefill.note
-    )
-    open_view(
-        services,
-        trigger_id=trigger_id,
-        view=view,
-        received=received,
-        response_url=response_url,
-        who=f"{metadata.user} in {metadata.channel}",
     )
 
 

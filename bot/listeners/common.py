@@ -1,5 +1,5 @@
-"""What the listener modules share: who clicked which of the bot's messages, the decision it belongs to, and
-opening a modal with a trigger before it expires."""
+"""What the listener modules share: who clicked which of the bot's messages, the decision it belongs to, opening
+a modal with a trigger before it expires, and the decision form (for the command and the shortcuts)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.engine.answers import FACTS
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
+from bot.slack.forms import FormMetadata
+from bot.slack.prefill import command_prefill
 from bot.slack.reviews import enterprise_of, from_another_organisation
 from bot.store import Decision
 from bot.store.base import SLACK_ID, SLACK_TS
@@ -121,3 +124,35 @@ def open_view(
             respond(response_url, notice("notice", kind="form-failed", error=error))
         return
     services.metrics.form("opened")
+
+
+def open_form(
+    *,
+    services: Services,
+    trigger_id: str,
+    metadata: FormMetadata,
+    text: str,
+    response_url: object,
+    received: float,
+    origin: str = "command",
+) -> None:
+    """Open the decision form, prefilled from `text` (the command's, or a message's for a message shortcut), asking
+    for a channel when the metadata has none; if Slack refuses, tell the person through `response_url`."""
+    prefill = command_prefill(text)
+    view = services.renderer.view(
+        "form",
+        metadata=metadata.dump(),
+        facts=FACTS,
+        initial=prefill.initial,
+        command=prefill.note,
+        origin=origin,
+        pick_channel=metadata.channel is None,
+    )
+    open_view(
+        services,
+        trigger_id=trigger_id,
+        view=view,
+        received=received,
+        response_url=response_url,
+        who=f"{metadata.user} in {metadata.channel or 'a channel to choose'}",
+    )

@@ -9,8 +9,8 @@ from slack_bolt import Ack, App
 
 from bot.engine.answers import Answers
 from bot.services import Services
-from bot.slack.forms import FormMetadata, parse_form
-from bot.slack.ids import COMMAND, BlockId, CallbackId
+from bot.slack.forms import CHOOSE_CHANNEL, FormMetadata, parse_form, picked_channel
+from bot.slack.ids import COMMAND, BlockId, CallbackId, PickerId
 from bot.slack.reviews import enterprise_of, from_another_organisation, review_of
 from bot.store import StoreUnavailable, Trigger, new_decision_id
 from bot.store.base import SLACK_ID
@@ -30,16 +30,12 @@ def register(app: App, services: Services) -> None:
 
     @app.view(CallbackId.DECISION_FORM.value)
     def handle_form_submission(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        metadata = FormMetadata.load(view.get("private_metadata"))
-        user = body.get("user")
-        submitter = user.get("id") if isinstance(user, dict) else None
-        if metadata is None or submitter != metadata.user:
-            ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
-            return
         state = view.get("state")
-        result = parse_form(state.get("values") if isinstance(state, dict) else None)
-        if result.answers is None:
-            ack(response_action="errors", errors=result.errors)
+        values = state.get("values") if isinstance(state, dict) else None
+        metadata, problems = read_submission(body, view, values)
+        result = parse_form(values)
+        if metadata is None or problems or result.answers is None:
+            ack(response_action="errors", errors=problems if metadata is None else {**result.errors, **problems})
             return
         if metadata.decision is None:
             record_decision(ack, services, metadata, result.answers)
@@ -47,12 +43,29 @@ def register(app: App, services: Services) -> None:
             record_edit(ack, services, metadata, metadata.decision, result.answers, body=body, view_id=view.get("id"))
 
 
+def read_submission(
+    body: dict[str, Any], view: dict[str, Any], values: object
+) -> tuple[FormMetadata | None, dict[str, str]]:
+    """The form's metadata, with the channel chosen in it when it asked for one; and what is wrong, by block id.
+    None when the form is not one this bot opened for the person who submitted it."""
+    metadata = FormMetadata.load(view.get("private_metadata"))
+    user = body.get("user")
+    if metadata is None or (user.get("id") if isinstance(user, dict) else None) != metadata.user:
+        return None, {BlockId.USE_CASE.value: STALE_FORM}
+    if metadata.channel is not None:
+        return metadata, {}
+    chosen = picked_channel(values)
+    if chosen is None:
+        return metadata, {PickerId.CHANNEL.value: CHOOSE_CHANNEL}
+    return metadata.model_copy(update={"channel": chosen}), {}
+
+
 def record_decision(ack: Ack, services: Services, metadata: FormMetadata, answers: Answers) -> None:
     """Store a new decision and claim its verdict's post before the form closes, then post it after the response.
 
     The post is claimed before the decision is stored: once the form closes, the post is on the durable work list,
     and another replica finishes it if this one stops."""
-    job = VerdictJob(metadata.team, metadata.channel, new_decision_id())
+    job = VerdictJob(metadata.team, metadata.verdict_channel, new_decision_id())
     try:
         claim = services.worker.claim(job)
         decided = services.decisions.decide(
@@ -61,6 +74,7 @@ def record_decision(ack: Ack, services: Services, metadata: FormMetadata, answer
             requester=metadata.user,
             answers=answers,
             decision_id=job.decision,
+            source=metadata.source,
         )
     except StoreUnavailable as exc:  # a claim without a decision is dropped by whoever takes it over
         log.error("decision for %s in %s not saved: %s", metadata.user, metadata.channel, exc.kind)
@@ -92,7 +106,9 @@ def record_edit(
         ack(response_action="errors", errors={BlockId.USE_CASE.value: STALE_FORM})
         return
     try:
-        decision = services.store.decision(workspace=metadata.team, channel=metadata.channel, decision_id=decision_id)
+        decision = services.store.decision(
+            workspace=metadata.team, channel=metadata.verdict_channel, decision_id=decision_id
+        )
         review = None
         if decision is not None and not services.reviews.may_edit(metadata.user, decision, external=external):
             log.info("edit of %s by %s refused on submission (external: %s)", decision_id, metadata.user, external)

@@ -156,7 +156,7 @@ def _context(decided: Decided) -> dict[str, Any]:
     return {
         "report": decided.report,
         "step": decided.step,
-        "decision": {"id": decision.id, "requester": decision.requester},
+        "decision": {"id": decision.id, "requester": decision.requester, "source": decision.source},
         "version": decision.latest.model_dump(mode="json"),
     }
 

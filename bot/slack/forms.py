@@ -21,7 +21,8 @@ from bot.engine.answers import (
     means_unanswered,
     parse_answers,
 )
-from bot.slack.ids import BlockId
+from bot.slack.ids import BlockId, PickerId
+from bot.store.base import SLACK_ID
 
 SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,40}$")]
 
@@ -62,16 +63,39 @@ _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+SOURCE_LINK = re.compile(r"^https://[a-z0-9][a-z0-9-]{0,62}\.slack\.com/archives/[A-Z0-9]{1,64}/p[0-9]{1,32}$")
+"""A link to a message, as Slack's permalinks are made: the workspace's domain, the channel, `p` and the ts."""
+
+
+def message_link(domain: object, channel: str, ts: str) -> str | None:
+    """The link to message `ts` in `channel` of the workspace at `domain` (a shortcut payload's `team.domain`), or
+    None when the domain is not one."""
+    if not isinstance(domain, str):
+        return None
+    link = f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+    return link if SOURCE_LINK.fullmatch(link) else None
+
+
 class FormMetadata(BaseModel):
     """What the modal carries in `private_metadata`: where the verdict goes, and for whom."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     team: SlackId
-    channel: SlackId
+    # None when the form was opened where there is no channel (a global shortcut): it asks for one.
+    channel: SlackId | None = None
     user: SlackId
     # Set when the form edits the answers of an existing decision (in `channel`) rather than asking anew.
     decision: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{26}$")] | None = None
+    # The message a message shortcut asked about (its link), for the verdict to point back to.
+    source: Annotated[str, StringConstraints(pattern=SOURCE_LINK.pattern)] | None = None
+
+    @property
+    def verdict_channel(self) -> str:
+        """The channel the verdict goes to; ValueError while the form still asks for one."""
+        if self.channel is None:
+            raise ValueError("the form's channel is not chosen yet")
+        return self.channel
 
     def dump(self) -> str:
         """The compact JSON Slack stores with the view."""
@@ -164,6 +188,18 @@ def _number(text: str, block: str) -> tuple[int | None, str | None]:
     if number > fact.maximum:
         return None, f"That is more than {fact.maximum:,}: is it a typo?"
     return number, None
+
+
+CHOOSE_CHANNEL = "Choose the channel the verdict goes to."
+
+
+def picked_channel(values: object) -> str | None:
+    """The channel chosen in the form's channel picker (`PickerId.CHANNEL`), or None."""
+    state: Mapping[str, Any] = values if isinstance(values, Mapping) else {}
+    block = state.get(PickerId.CHANNEL.value)
+    element = block.get(PickerId.CHANNEL.value) if isinstance(block, Mapping) else None
+    chosen = element.get("selected_conversation") if isinstance(element, Mapping) else None
+    return chosen if isinstance(chosen, str) and SLACK_ID.fullmatch(chosen) else None
 
 
 def parse_form(values: object) -> FormResult:

@@ -24,9 +24,20 @@ def is_direct_message(channel: object) -> bool:
 
 
 class CallbackId(StrEnum):
-    """`callback_id` of each modal."""
+    """`callback_id` of each modal and shortcut."""
 
     DECISION_FORM = "decision-form"
+    # "Should we fine-tune this?" on a message's menu: the form, prefilled from the message, for its channel.
+    MESSAGE_SHORTCUT = "should-finetune-message"
+    # "New fine-tune decision" in the shortcuts menu: the form, with a channel to choose.
+    GLOBAL_SHORTCUT = "new-fine-tune-decision"
+
+
+class PickerId(StrEnum):
+    """`block_id` (and `action_id`) of the form's inputs that are not answers."""
+
+    # The channel the verdict goes to, when the form was opened where there is none (a global shortcut).
+    CHANNEL = "verdict-channel"
 
 
 class ActionId(StrEnum):

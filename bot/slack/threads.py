@@ -311,7 +311,7 @@ class FollowUps:
                 "verdict",
                 report=decided.report,
                 step=decided.step,
-                decision={"id": decision.id, "requester": decision.requester},
+                decision={"id": decision.id, "requester": decision.requester, "source": decision.source},
                 version=version,
             )
             update = {"channel": decision.delivery.channel or job.thread_channel, "ts": decision.delivery.ts, **message}

@@ -205,13 +205,22 @@ class DecisionStore:
         version: NewVersion,
         decision_id: str | None = None,
         now: datetime | None = None,
+        source: str | None = None,
     ) -> Decision:
-        """Store a new decision with its first version; its delivery starts PENDING."""
+        """Store a new decision with its first version; its delivery starts PENDING. `source` links to the message
+        it was asked about, if any."""
         created_at = check_aware("now", now) if now is not None else datetime.now(UTC)
         decision_id = decision_id if decision_id is not None else new_decision_id(created_at)
         key = self._decision_key(workspace, channel, decision_id)
         first = _stamp(version, number=1, at=created_at)
-        meta = _Meta(id=decision_id, workspace=workspace, channel=channel, requester=requester, created_at=created_at)
+        meta = _Meta(
+            id=decision_id,
+            workspace=workspace,
+            channel=channel,
+            requester=requester,
+            created_at=created_at,
+            source=source,
+        )
         delivery = Delivery(status=DeliveryStatus.PENDING)
         # The channel set is in another Cluster slot, so it is written first and outside the script: a listed channel
         # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
@@ -233,7 +242,7 @@ class DecisionStore:
         created = self._create(
             keys=[key, f"{key}:versions", index_key, activity_key, self._rules_key(workspace, channel)],
             args=[
-                meta.model_dump_json(),
+                meta.model_dump_json(exclude_none=True),
                 delivery.model_dump_json(),
                 first_row,
                 _version_json(first),

@@ -85,6 +85,8 @@ class _Meta(BaseModel):
     channel: str
     requester: str
     created_at: UtcDatetime
+    # The link to the message the decision was asked about (a message shortcut), or None.
+    source: str | None = None
 
 
 class Decision(_Meta):
