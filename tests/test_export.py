@@ -44,6 +44,7 @@ EXPECTED_COLUMNS = [
     "channel",
     "requester",
     "created_at",
+    "source",
     "delivery_status",
     "delivery_channel",
     "delivery_ts",
@@ -185,6 +186,7 @@ def test_jsonl_is_one_object_per_decision_with_every_version_oldest_first(
     for got, decision in zip(objects, history, strict=True):
         assert (got["workspace"], got["channel"], got["requester"]) == (T, C, REQUESTER)
         assert got["created_at"] == iso(decision.created_at)
+        assert got["source"] is None  # asked with the form, not about a message
         assert [v["version"] for v in got["versions"]] == [v.number for v in decision.versions]
         for shown, stored in zip(got["versions"], decision.versions, strict=True):
             assert shown["answers"] == stored.answers  # intact, unicode included
@@ -213,6 +215,21 @@ def test_jsonl_is_one_object_per_decision_with_every_version_oldest_first(
     assert later["delivery"]["status"] == "pending"
     assert later["versions"][0]["answers"] == {"use_case": UNICODE, "n_stable_examples": 600, "notes": NOTES}
     assert list(later["versions"][0]["answers"]) == ["use_case", "n_stable_examples", "notes"]  # the facts' order
+
+
+def test_a_decision_asked_about_a_message_carries_the_messages_link(
+    capsys: pytest.CaptureFixture[str], store: DecisionStore
+) -> None:
+    link = "https://acme.slack.com/archives/C0EXPORT/p1793611800000100"
+    store.create_decision(
+        workspace=T, channel=C, requester=REQUESTER, version=version({"n_stable_examples": 12}), now=DAY, source=link
+    )
+    (exported,) = jsonl(capsys)
+    assert exported["source"] == link
+    code, out, _ = run(capsys, "--channel", C, "--format", "csv")
+    assert code == EXIT_OK
+    (row,) = csv.DictReader(io.StringIO(out.removeprefix(BOM)))
+    assert row["source"] == link
 
 
 def test_jsonl_is_utf8_and_no_line_separator_splits_an_object(

@@ -45,6 +45,7 @@ _DECISION_COLUMNS = (
     "channel",
     "requester",
     "created_at",
+    "source",
     "delivery_status",
     "delivery_channel",
     "delivery_ts",
@@ -174,6 +175,7 @@ def decision_object(decision: Decision) -> dict[str, Any]:
         "channel": decision.channel,
         "requester": decision.requester,
         "created_at": _iso(decision.created_at),
+        "source": decision.source,  # the message a message shortcut asked about, or None
         "delivery": _delivery(decision),
         "versions": [_version_object(version) for version in decision.versions],
     }
@@ -202,7 +204,7 @@ def version_rows(decision: Decision) -> Iterator[list[str | int | float]]:
     """The decision's versions as CSV rows in `COLUMNS` order, oldest first."""
     head = decision_object(decision)
     delivery = head["delivery"]
-    fixed = [head["decision_id"], head["workspace"], head["channel"], head["requester"], head["created_at"]]
+    fixed = [head[name] for name in ("decision_id", "workspace", "channel", "requester", "created_at", "source")]
     fixed += [delivery[name] for name in ("status", "channel", "ts", "error", "at")]
     for version in decision.versions:
         shaped = _version_object(version)
