@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot.listeners import command, messages, questions, reviews, shortcuts, submission, threads
+from bot.listeners import command, home, messages, questions, reviews, shortcuts, submission, threads
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> App:
     reviews.register(app, services)
     questions.register(app, services)
     shortcuts.register(app, services)
+    home.register(app, services)
     messages.register(app, services)  # last: it holds the catch-all event listener
 
     @app.error

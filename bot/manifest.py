@@ -20,7 +20,7 @@ BOT_SCOPES = (
     "usergroups:read",  # who is in a reviewers' user group (they may edit answers)
     "app_mentions:read",  # @should-finetune in a thread
 )
-BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "app_mention")
+BOT_EVENTS = ("message.channels", "message.groups", "reaction_added", "app_mention", "app_home_opened")
 
 
 def request_url(url: str) -> str:
@@ -57,7 +57,11 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
         "features": {
             # The Messages tab is where a verdict goes when its channel is out of reach. It is read-only: the bot
             # answers follow-up questions in channel threads only, and reads its DMs only for its own posts.
-            "app_home": {"messages_tab_enabled": True, "messages_tab_read_only_enabled": True},
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": "should-finetune", "always_online": True},
             "slash_commands": [command],
             "shortcuts": [

@@ -22,7 +22,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # The event types the app subscribes to (`bot.manifest.BOT_EVENTS`, where `message.channels` and `message.groups`
 # both arrive as `message`); anything else Slack sends is `event:other`.
-EVENT_TYPES = frozenset({"message", "app_mention", "reaction_added"})
+EVENT_TYPES = frozenset({"message", "app_mention", "reaction_added", "app_home_opened"})
 KINDS = frozenset(
     {
         "command",

@@ -13,10 +13,12 @@ from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.metrics import Metrics
+from bot.schedule import Schedule
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import build_client
 from bot.slack.delivery import Verdicts
+from bot.slack.home import Home
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
@@ -136,7 +138,8 @@ def _services(
         metrics=metrics,
     )
     reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
-    return Services(
+    home = Home(store=store, ruleset=ruleset, renderer=renderer, client=client, schedule=_default_schedule(settings))
+    services = Services(
         settings=settings,
         decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
         store=store,
@@ -167,8 +170,23 @@ def _services(
             metrics=metrics,
             slots=worker.slots,
         ),
+        home=home,
         renderer=renderer,
         client=client,
         trigger_client=build_client(settings, for_triggers=True, metrics=metrics, slots=worker.urgent_slots),
         metrics=metrics,
     )
+    # A person's Home tab is published again when one of their decisions is posted or gets a new version.
+    services.verdicts.changed = home.publish
+    services.followups.changed = home.publish
+    return services
+
+
+def _default_schedule(settings: Settings) -> Callable[[str, str], Schedule]:
+    """Every channel's digest schedule: the one the settings give."""
+
+    def schedule(workspace: str, channel: str) -> Schedule:
+        del workspace, channel
+        return settings.digest_schedule
+
+    return schedule

@@ -19,6 +19,7 @@ from bot.digest.runner import DigestRunner
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack.delivery import Verdicts, respond
+from bot.slack.home import Home
 from bot.slack.render import Renderer
 from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
@@ -42,6 +43,7 @@ class Services:
     reviews: Reviews
     verdicts: Verdicts
     digest: DigestRunner
+    home: Home
     renderer: Renderer
     client: WebClient
     trigger_client: WebClient

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,10 @@ MAX_ATTEMPTS = 3
 _GAVE_UP = "delivery_failed"
 
 
+def _nothing(**_: object) -> None:
+    return None
+
+
 def _post(client: WebClient, **message: object) -> tuple[str | None, str | None, str | None]:
     """(channel, ts, None) when posted, else (None, None, Slack's error code)."""
     try:
@@ -62,6 +67,8 @@ class Verdicts:
         self.store = store
         self.worker = worker
         self.ruleset = ruleset
+        # Told (workspace, requester) once a verdict is out, after the response: the Home tab is published again.
+        self.changed: Callable[..., None] = _nothing
 
     def deliver(self, *, claim: Claim, decided: Decided) -> Delivery | None:
         """Post a decision just made (the claim's first holder), then mark the work done."""
@@ -74,6 +81,8 @@ class Verdicts:
             log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, exc.kind)
             return None
         self.worker.finish(claim)
+        decision = decided.decision
+        self.worker.run_unslotted(self.changed, workspace=decision.workspace, user=decision.requester)
         return delivery
 
     def resume(self, claim: Claim) -> None:

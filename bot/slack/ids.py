@@ -41,12 +41,14 @@ class PickerId(StrEnum):
 
 
 class ActionId(StrEnum):
-    """`action_id` of each button on the bot's messages."""
+    """`action_id` of each button on the bot's messages and Home tab."""
 
     EDIT_ANSWERS = "edit-answers"
     REQUEST_REREVIEW = "request-rereview"
     # An open question's answer buttons in the thread: "answer-question:0", ":1", ... (unique within a block).
     ANSWER_QUESTION = "answer-question"
+    # The Home tab's "New decision": the form, with a channel to choose.
+    HOME_NEW_DECISION = "home-new-decision"
 
 
 class BlockId(StrEnum):

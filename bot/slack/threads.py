@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,6 +123,8 @@ class FollowUps:
         self.reviews = reviews
         self.metrics = metrics if metrics is not None else Metrics(process=False)
         self.park_seconds = _PARK_SECONDS
+        # Told (workspace, requester) when a decision gets a new version, after the reply: its Home tab is published.
+        self.changed: Callable[..., None] = lambda **_: None
 
     # On the request path: decide, claim, hand over. Everything here is a few Redis calls with short timeouts.
 
@@ -245,6 +248,8 @@ class FollowUps:
                 continue
             except DecisionNotFound:
                 return None
+            if answer.version is not None:
+                self.worker.run_unslotted(self.changed, workspace=job.workspace, user=decision.requester)
             return outbox
         raise ThreadChanged(f"thread {job.thread_ts} kept changing; gave up after {_CONFLICT_RETRIES} tries")
 

@@ -34,6 +34,7 @@ from bot.store.models import (
     Version,
     _Meta,
 )
+from bot.store.people import People
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -182,6 +183,7 @@ class DecisionStore:
         self._create = client.register_script(_CREATE)
         self._record_delivery = client.register_script(_RECORD_DELIVERY)
         self._load_script = client.register_script(_LOAD)
+        self.people = People(client, prefix=prefix, retention=retention)
 
     # Keys
 
@@ -225,6 +227,7 @@ class DecisionStore:
         # The channel set is in another Cluster slot, so it is written first and outside the script: a listed channel
         # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
         self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
+        self.people.add(workspace=workspace, user=requester, channel=channel, decision_id=decision_id, at=created_at)
         index_key = f"{self._channel_key(workspace, channel)}:decisions"
         activity_key = f"{self._channel_key(workspace, channel)}:activity"
         first_row = (
