@@ -5,7 +5,8 @@ the tab, and again whenever one of their decisions changes."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 READ = 20
 SHOWN = 10
 WAITING = 5
+LINKS = 10_000
 
 
 class Home:
@@ -47,6 +49,9 @@ class Home:
         self.renderer = renderer
         self.client = client
         self.schedule = schedule  # a channel's digest schedule, by workspace and channel
+        # Permalinks never change: each is asked for once per process (the newest LINKS kept).
+        self._links: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()  # Home tabs are published on several worker threads
 
     def publish(self, *, workspace: str, user: str) -> None:
         """Publish `user`'s Home tab; a failure is logged (the tab keeps its last view)."""
@@ -110,6 +115,19 @@ class Home:
         channel, ts = where
         if not (channel and ts):
             return None
+        with self._lock:
+            known = self._links.get((channel, ts))
+        if known is not None:
+            return known
+        link = self._ask_permalink(channel, ts)
+        if link is not None:
+            with self._lock:
+                self._links[(channel, ts)] = link
+                while len(self._links) > LINKS:
+                    self._links.popitem(last=False)
+        return link
+
+    def _ask_permalink(self, channel: str, ts: str) -> str | None:
         try:
             found = self.client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
         except (SlackApiError, SlackClientError, OSError) as exc:
