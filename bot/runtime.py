@@ -24,6 +24,7 @@ from bot.slack.reviews import Reviews
 from bot.slack.threads import FollowUps
 from bot.store import DecisionStore, RedisClient, StoreUnavailable, ThreadStore, WorkQueue
 from bot.store.base import is_cluster_node, open_redis_client
+from bot.store.channels import ChannelSettingsStore
 from bot.store.digests import DigestStore
 from bot.work import Question, Review, VerdictJob, Worker
 
@@ -126,6 +127,7 @@ def _services(
     store = DecisionStore(redis_client, prefix=settings.redis_prefix, retention=timedelta(days=settings.retention_days))
     threads = ThreadStore(redis_client, prefix=settings.redis_prefix)
     client = build_client(settings, metrics=metrics, slots=worker.slots)
+    channels = ChannelSettingsStore(redis_client, prefix=settings.redis_prefix)
     reviews = Reviews(
         store=store,
         threads=threads,
@@ -136,6 +138,7 @@ def _services(
         emoji=settings.rereview_emoji,
         cooldown=timedelta(seconds=settings.rereview_cooldown_seconds),
         metrics=metrics,
+        channels=channels,
     )
     reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
     home = Home(store=store, ruleset=ruleset, renderer=renderer, client=client, schedule=_default_schedule(settings))
@@ -169,6 +172,7 @@ def _services(
             lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
             metrics=metrics,
             slots=worker.slots,
+            channels=channels,
         ),
         home=home,
         renderer=renderer,

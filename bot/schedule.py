@@ -114,6 +114,19 @@ class Schedule:
         """ "Monday 09:00 UTC", as messages say it."""
         return f"{WEEKDAYS[self.weekday].capitalize()} {self.at:%H:%M} {self.zone.key}"
 
+    def spec(self) -> str:
+        """ "monday 09:00 UTC": how the schedule is stored, read back by `Schedule.parse`."""
+        return f"{WEEKDAYS[self.weekday]} {self.at:%H:%M} {self.zone.key}"
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        """The schedule written as a weekday, a time and a time zone ("friday 16:00 Europe/Berlin"); ValueError
+        naming the part that is not understood."""
+        parts = text.split()
+        if len(parts) != 3:
+            raise ValueError(f'"{text}" is not a schedule; write a weekday, a time and a time zone')
+        return cls(weekday=parse_weekday(parts[0]), at=parse_time(parts[1]), zone=parse_zone(parts[2]))
+
 
 def rolling_week(now: datetime, zone: ZoneInfo) -> Period:
     """The seven days up to `now` (wall-clock days in `zone`), for a digest asked for on demand."""

@@ -33,9 +33,19 @@ from bot.slack.api import error_code
 from bot.slack.render import Renderer
 from bot.slots import ComputeSlots
 from bot.store import DecisionStore, StoreUnavailable
+from bot.store.channels import ChannelSettings, ChannelSettingsStore
 from bot.store.digests import DigestClaim, DigestStore, Done, Outcome
 
-__all__ = ["MAX_ATTEMPTS", "PERMANENT_ERRORS", "DigestRunner", "Permalinks", "Result", "RunReport", "Sent"]
+__all__ = [
+    "MAX_ATTEMPTS",
+    "PERMANENT_ERRORS",
+    "DigestRunner",
+    "Permalinks",
+    "Result",
+    "RunReport",
+    "Sent",
+    "continue_period",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +104,12 @@ class Sent:
 
 @dataclass
 class RunReport:
-    """What one run did, channel by channel."""
+    """What one run did, channel by channel: `period` is the default schedule's latest due period, `periods` the one
+    each channel was sent (its own schedule's, continued from where its previous digest ended)."""
 
     period: Period
     channels: dict[tuple[str, str], Sent] = field(default_factory=dict)
+    periods: dict[tuple[str, str], Period] = field(default_factory=dict)
 
     def count(self, result: Result) -> int:
         """How many channels ended with `result`."""
@@ -159,13 +171,16 @@ class DigestRunner:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         slots: ComputeSlots | None = None,
+        channels: ChannelSettingsStore | None = None,
     ) -> None:
         self.store = store
         self.digests = digests
         self.ruleset = ruleset
         self.renderer = renderer
         self.client = client
-        self.schedule = schedule
+        self.schedule = schedule  # the default: channels without a schedule of their own
+        # Each channel's own settings (its schedule); None: every channel has the default.
+        self.channels = channels
         self.quiet_weeks = quiet_weeks
         self.interval = interval
         self.lock_ttl = lock_ttl
@@ -188,23 +203,55 @@ class DigestRunner:
             self.store, self.ruleset, workspace=workspace, channel=channel, period=period, links=Permalinks(self.client)
         )
 
+    def schedule_of(self, workspace: str, channel: str) -> Schedule:
+        """The channel's digest schedule: its own, or the default. `StoreUnavailable` when Redis does not answer."""
+        if self.channels is None:
+            return self.schedule
+        return self.own_schedule(self.channels.get(workspace=workspace, channel=channel)) or self.schedule
+
+    def own_schedule(self, settings: ChannelSettings | None) -> Schedule | None:
+        """The schedule a channel's settings give, or None when it has none of its own (or one no longer readable:
+        a time zone the system no longer knows, say)."""
+        if settings is None or settings.schedule is None:
+            return None
+        try:
+            return Schedule.parse(settings.schedule)
+        except ValueError as exc:
+            log.warning("digest schedule %r not usable, the default applies: %s", settings.schedule, exc)
+            return None
+
+    def next_due(self, workspace: str, channel: str, schedule: Schedule, now: datetime) -> datetime:
+        """When the channel's next scheduled digest goes out: the schedule's next due moment, or the one after when
+        the channel already had a digest in that ISO week (its schedule moved later in the week)."""
+        upcoming = schedule.next_due(now)
+        if self.digests.done(workspace=workspace, channel=channel, period=schedule.latest_due(upcoming).key):
+            return schedule.next_due(upcoming)
+        return upcoming
+
     def run_due(self, now: datetime | None = None) -> RunReport:
-        """Send the latest due period's digest to every channel that has not had it; an earlier miss is caught up."""
-        period = self.schedule.latest_due(now if now is not None else self.clock())
-        report = RunReport(period=period)
+        """Send each channel the latest due period of its own schedule, if it has not had it; an earlier miss is
+        caught up."""
+        now = now if now is not None else self.clock()
+        report = RunReport(period=self.schedule.latest_due(now))
         with self.slots.computing():
-            channels = self.digests.pending(self.store.channels_with_decisions(), period.key)
-        for workspace, channel in channels:
+            due = self._due(self.store.channels_with_decisions(), now)
+            pending = self.digests.pending_each({pair: period.key for pair, (_, period) in due.items()})
+        for (workspace, channel), until in pending.items():
             if self.stop.is_set():
                 break
+            schedule, period = due[(workspace, channel)]
+            continued = continue_period(schedule, period, until)
+            if continued is None:
+                continue  # its previous digest already covered this period (the schedule moved earlier)
+            report.periods[(workspace, channel)] = continued
             with self.slots.computing():  # a slot per channel, so that other work gets its turn between two channels
-                sent = self.send(workspace=workspace, channel=channel, period=period)
+                sent = self.send(workspace=workspace, channel=channel, period=continued, schedule=schedule)
             report.channels[(workspace, channel)] = sent
             if sent.result in {Result.SENT, Result.FAILED, Result.RETRY}:
                 log.log(
                     logging.WARNING if sent.result is not Result.SENT else logging.INFO,
                     "digest %s for %s:%s: %s%s (%d messages)",
-                    period.key,
+                    continued.key,
                     workspace,
                     channel,
                     sent.result.value,
@@ -213,14 +260,41 @@ class DigestRunner:
                 )
         return report
 
-    def send(self, *, workspace: str, channel: str, period: Period, on_demand: bool = False) -> Sent:
+    def _due(self, channels: list[tuple[str, str]], now: datetime) -> dict[tuple[str, str], tuple[Schedule, Period]]:
+        """Each channel's schedule and latest due period; a period that ended before the channel's schedule was last
+        changed is not due (a change never sends a digest at once: the next due moment after it does)."""
+        settings = self.channels.get_many(channels) if self.channels is not None else {}
+        due: dict[tuple[str, str], tuple[Schedule, Period]] = {}
+        for pair in channels:
+            own = settings.get(pair)
+            schedule = self.own_schedule(own) or self.schedule
+            period = schedule.latest_due(now)
+            if own is not None and own.schedule_at is not None and period.end <= own.schedule_at:
+                continue
+            due[pair] = (schedule, period)
+        return due
+
+    def send(
+        self,
+        *,
+        workspace: str,
+        channel: str,
+        period: Period,
+        on_demand: bool = False,
+        schedule: Schedule | None = None,
+    ) -> Sent:
         """Send one channel's digest for `period` unless it was sent or is being sent; `on_demand` is a digest asked
-        for in the channel (no schedule line, and a quiet week posts nothing)."""
-        sent = self._claim_and_send(workspace=workspace, channel=channel, period=period, on_demand=on_demand)
+        for in the channel (no schedule line, and a quiet week posts nothing). `schedule`: the channel's, for the
+        digest's last line (default: the default schedule)."""
+        sent = self._claim_and_send(
+            workspace=workspace, channel=channel, period=period, on_demand=on_demand, schedule=schedule or self.schedule
+        )
         self.metrics.digest(sent.result.value)
         return sent
 
-    def _claim_and_send(self, *, workspace: str, channel: str, period: Period, on_demand: bool) -> Sent:
+    def _claim_and_send(
+        self, *, workspace: str, channel: str, period: Period, on_demand: bool, schedule: Schedule
+    ) -> Sent:
         try:
             claim = self.digests.claim(workspace=workspace, channel=channel, period=period.key, ttl=self.lock_ttl)
         except StoreUnavailable as exc:
@@ -231,12 +305,12 @@ class DigestRunner:
         if isinstance(claim, Done):
             return Sent(Result.ALREADY, ts=claim.ts, error=claim.error)
         try:
-            return self._send(claim, period, on_demand=on_demand)
+            return self._send(claim, period, on_demand=on_demand, schedule=schedule)
         except StoreUnavailable as exc:  # the claim runs out and the next run takes over from the recorded progress
             log.error("digest for %s:%s: Redis: %s", workspace, channel, exc.kind)
             return Sent(Result.RETRY, error="redis")
 
-    def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool) -> Sent:
+    def _send(self, claim: DigestClaim, period: Period, *, on_demand: bool, schedule: Schedule) -> Sent:
         ts = claim.summary_ts
         try:
             digest = self.build(workspace=claim.workspace, channel=claim.channel, period=period)
@@ -244,9 +318,9 @@ class DigestRunner:
                 self.digests.release(claim, count=False)
                 return Sent(Result.QUIET)
             if digest.quiet and not self.quiet_weeks:
-                self.digests.finish(claim, Outcome.QUIET)
+                self.digests.finish(claim, Outcome.QUIET, until=period.end)
                 return Sent(Result.QUIET)
-            messages = compose(self.renderer, digest, schedule=None if on_demand else self.schedule.describe())
+            messages = compose(self.renderer, digest, schedule=None if on_demand else schedule.describe())
             # The lock is renewed while posting, not only between posts: one post can wait out a 429's Retry-After
             # three times, longer than the lock lives, and another runner must not take over from a live one.
             renew = Heartbeat(
@@ -255,17 +329,22 @@ class DigestRunner:
                 name=f"digest for {claim.workspace}:{claim.channel}",
             )
             with renew:
-                return self._post(claim, messages, ts=ts, on_demand=on_demand)
+                return self._post(claim, messages, ts=ts, on_demand=on_demand, until=period.end)
         except (SlackApiError, SlackClientError, OSError) as exc:
             code = error_code(exc)
-            return self._give_up(claim, ts=ts, error=code, permanent=code in PERMANENT_ERRORS, on_demand=on_demand)
+            permanent = code in PERMANENT_ERRORS
+            return self._give_up(claim, ts=ts, error=code, permanent=permanent, on_demand=on_demand, until=period.end)
         except Exception:
             # A bug (a template that breaks on some row, say) must not stop the other channels, nor be retried
             # without end: it counts as an attempt like any failure that may pass.
             log.exception("digest for %s:%s failed", claim.workspace, claim.channel)
-            return self._give_up(claim, ts=ts, error="internal_error", permanent=False, on_demand=on_demand)
+            return self._give_up(
+                claim, ts=ts, error="internal_error", permanent=False, on_demand=on_demand, until=period.end
+            )
 
-    def _post(self, claim: DigestClaim, messages: list[dict[str, Any]], *, ts: str | None, on_demand: bool) -> Sent:
+    def _post(
+        self, claim: DigestClaim, messages: list[dict[str, Any]], *, ts: str | None, on_demand: bool, until: datetime
+    ) -> Sent:
         """Post the digest's messages not yet posted, recording progress after each; then mark it sent."""
         for index, message in enumerate(messages):
             if index < claim.posted:
@@ -288,11 +367,16 @@ class DigestRunner:
                     "digest for %s:%s: the claim was taken over while posting; stopping", claim.workspace, claim.channel
                 )
                 return Sent(Result.BUSY, ts=ts, messages=index + 1)
-        if not self.digests.finish(claim, Outcome.SENT, ts=ts, ttl=NOW_COOLDOWN if on_demand else None):
+        finished = self.digests.finish(
+            claim, Outcome.SENT, ts=ts, ttl=NOW_COOLDOWN if on_demand else None, until=None if on_demand else until
+        )
+        if not finished:
             log.warning("digest for %s:%s: sent, but the claim had been taken over", claim.workspace, claim.channel)
         return Sent(Result.SENT, ts=ts, messages=len(messages) - claim.posted)
 
-    def _give_up(self, claim: DigestClaim, *, ts: str | None, error: str, permanent: bool, on_demand: bool) -> Sent:
+    def _give_up(
+        self, claim: DigestClaim, *, ts: str | None, error: str, permanent: bool, on_demand: bool, until: datetime
+    ) -> Sent:
         """Leave a digest that failed: marked failed for the period when another try will not help (or this was the
         last), else released for the next run. A digest asked for on demand is never marked: the person who asked
         is told, and may ask again at once."""
@@ -300,7 +384,7 @@ class DigestRunner:
             self.digests.release(claim, count=False)
             return Sent(Result.FAILED if permanent else Result.RETRY, ts=ts, error=error)
         if permanent or claim.attempts + 1 >= MAX_ATTEMPTS:
-            self.digests.finish(claim, Outcome.FAILED, ts=ts, error=error)
+            self.digests.finish(claim, Outcome.FAILED, ts=ts, error=error, until=until)
             return Sent(Result.FAILED, ts=ts, error=error)
         self.digests.release(claim)
         return Sent(Result.RETRY, ts=ts, error=error)
@@ -312,3 +396,19 @@ class DigestRunner:
             with self.slots.waiting():
                 self.sleep(wait)
         self._last_post[channel] = self.monotonic()
+
+
+def continue_period(schedule: Schedule, period: Period, until: datetime | None) -> Period | None:
+    """`period` (the schedule's latest due one) made to start where the channel's previous scheduled digest ended,
+    when that was after the start of the period before (the schedule changed since): so a change of schedule neither
+    leaves days out of every digest nor reports them twice. None when the previous digest covered all of `period`.
+    A channel whose schedule did not change, or whose digest was missed or off for whole weeks, gets `period` as it is.
+    """
+    if until is None:
+        return period
+    if until >= period.end:
+        return None
+    before = schedule.latest_due(period.start)  # the period that ended where this one starts
+    if until <= before.start or until == period.start:
+        return period
+    return Period(key=period.key, start=until, end=period.end)

@@ -1,5 +1,6 @@
 """`/should-finetune [use case]`: open the decision form at once, prefilled with the answers the text gives
-(`bot.slack.prefill`); `history` lists the channel's decisions; `digest` controls its weekly digest; `help`."""
+(`bot.slack.prefill`); `history` lists the channel's decisions; `digest` controls its weekly digest and its schedule;
+`reviewers` shows or names the channel's reviewers; `help`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.commands.channel import CLEAR_WORDS, DEFAULT_WORDS, reviewers_command
 from bot.commands.digest import ACTIONS as DIGEST_ACTIONS
-from bot.commands.digest import digest_command
+from bot.commands.digest import digest_command, looks_like_schedule
 from bot.engine.ruleset import RuleSet
 from bot.followups.history import decided_under_older_rules, history_rows
 from bot.listeners.common import open_form
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 # Sub-commands the bot has, and other words that read as one rather than as a use case (those get the usage).
-SUBCOMMANDS = frozenset({"history", "digest"})
+SUBCOMMANDS = frozenset({"history", "digest", "reviewers"})
 SUBCOMMAND_WORDS = frozenset({"status", "settings", "config", "version", "list", "rereview", "re-review", "edit"})
 INCOMPLETE = "Slack sent this command without its channel, user or trigger; please run it again."
 # How many of the channel's decisions `history` lists.
@@ -49,6 +51,10 @@ def subcommand(text: str) -> tuple[str | None, bool]:
         return first, True
     if first == "digest" and len(words) == 2 and words[1].lower() in DIGEST_ACTIONS:
         return "digest", True  # "digest now"; "digest summaries of news" is a use case
+    if first == "digest" and looks_like_schedule(words[1:]):
+        return "digest", True  # "digest friday 16:00 Europe/Berlin", or a mistyped one, answered as such
+    if first == "reviewers" and _names_reviewers(words[1:]):
+        return "reviewers", True  # "reviewers @ana @ml-leads", "reviewers none"; "reviewers of pull requests" is not
     if first.startswith("-") or (len(words) == 1 and first in SUBCOMMAND_WORDS):
         return words[0], False
     return None, True
@@ -90,6 +96,8 @@ def digest(ack: Ack, services: Services, command: dict[str, Any], text: str) -> 
         return
     words = text.split()
     action = words[1].lower() if len(words) > 1 else "status"
+    if action not in DIGEST_ACTIONS:
+        action = "schedule"  # "digest friday 16:00 Europe/Berlin"
     ack()
     workspace, channel, user = ids
     services.run_soon(
@@ -100,10 +108,45 @@ def digest(ack: Ack, services: Services, command: dict[str, Any], text: str) -> 
         user=user,
         action=action,
         response_url=response_url,
+        words=words[1:] if action == "schedule" else (),
     )
 
 
-ROUTES: dict[str, Callable[[Ack, Services, dict[str, Any], str], None]] = {"history": history, "digest": digest}
+def reviewers(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:
+    """`reviewers [@person|@group ...|none|default]`: show or name the channel's reviewers."""
+    del text  # mentions are read from the text as Slack sent it: a typed "&lt;@U1&gt;" is no mention
+    ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
+    response_url, raw = command.get("response_url"), command.get("text")
+    if not (all(_is_id(value) for value in ids) and isinstance(response_url, str) and isinstance(raw, str)):
+        ack(text=INCOMPLETE)
+        return
+    ack()
+    workspace, channel, user = ids
+    after = raw.strip()[len("reviewers") :]
+    services.run_soon(
+        reviewers_command,
+        services=services,
+        workspace=workspace,
+        channel=channel,
+        user=user,
+        raw=after,
+        response_url=response_url,
+    )
+
+
+ROUTES: dict[str, Callable[[Ack, Services, dict[str, Any], str], None]] = {
+    "history": history,
+    "digest": digest,
+    "reviewers": reviewers,
+}
+
+
+def _names_reviewers(words: list[str]) -> bool:
+    """Whether the words after `reviewers` name reviewers (mentions, or an @name Slack did not turn into one) or
+    are `none` / `default`."""
+    if len(words) == 1 and words[0].lower() in CLEAR_WORDS | DEFAULT_WORDS:
+        return True
+    return any(word.startswith(("<", "@")) for word in words)
 
 
 def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:

@@ -120,16 +120,19 @@ def open_edit_form(*, services: Services, click: Click, trigger_id: str, receive
     notice = services.renderer.message
     try:
         decision = clicked_decision(services, click)
-    except StoreUnavailable as exc:
+        refusal = None
+        if decision is not None and not services.reviews.may_edit(user, decision, external=click.external):
+            refusal = services.reviews.refusal(decision, user, action="edit", external=click.external)
+    except StoreUnavailable as exc:  # the decision, or its channel's reviewers
         log.error("edit button on %s in %s: Redis: %s", ts, channel, exc.kind)
         respond(response_url, notice("notice", kind="unavailable"))
         return
     if decision is None:
         respond(response_url, notice("notice", kind="gone"))
         return
-    if not services.reviews.may_edit(user, decision, external=click.external):
+    if refusal is not None:
         log.info("edit of %s by %s refused: may not change it (external: %s)", decision.id, user, click.external)
-        respond(response_url, services.reviews.refusal(decision, user, action="edit", external=click.external))
+        respond(response_url, refusal)
         return
     latest = decision.latest
     metadata = FormMetadata(team=decision.workspace, channel=decision.channel, user=user, decision=decision.id)

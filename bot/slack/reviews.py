@@ -31,6 +31,7 @@ from bot.slack.delivery import respond
 from bot.slack.render import Renderer
 from bot.store import Decision, DecisionStore, ThreadStore, Trigger
 from bot.store.base import SLACK_ID, SLACK_TS
+from bot.store.channels import ChannelSettingsStore
 from bot.work import Review
 
 log = logging.getLogger(__name__)
@@ -144,13 +145,15 @@ class Reviews:
         emoji: list[str],
         cooldown: timedelta,
         metrics: Metrics | None = None,
+        channels: ChannelSettingsStore | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
         self.ruleset = ruleset
         self.renderer = renderer
         self.client = client
-        self.reviewers = tuple(reviewers)
+        self.reviewers = tuple(reviewers)  # the default: channels that did not name their own
+        self.channels = channels  # each channel's own reviewers; None: every channel has the default
         self.emoji = frozenset(emoji)
         self.cooldown = cooldown
         self.metrics = metrics if metrics is not None else Metrics(process=False)
@@ -173,27 +176,43 @@ class Reviews:
                     self._snapshots[sha256] = found
         return found
 
-    def mentions(self) -> list[str]:
-        """The configured reviewers as mentions: `<@U…>` for people, `<!subteam^S…>` for user groups."""
-        return [f"<!subteam^{r}>" if r.startswith("S") else f"<@{r}>" for r in self.reviewers]
+    def reviewers_of(self, workspace: str, channel: str) -> tuple[str, ...]:
+        """The channel's reviewers: its own when it named them (none, if it cleared them), else the default.
+        `StoreUnavailable` when Redis does not answer."""
+        if self.channels is None:
+            return self.reviewers
+        own = self.channels.get(workspace=workspace, channel=channel).reviewers
+        return self.reviewers if own is None else own
+
+    def mentions(self, workspace: str, channel: str) -> list[str]:
+        """The channel's reviewers as mentions: `<@U…>` for people, `<!subteam^S…>` for user groups."""
+        return as_mentions(self.reviewers_of(workspace, channel))
 
     # Who may edit
 
     def may_edit(self, user: str, decision: Decision, *, external: bool = False) -> bool:
         """Whether `user` may change the decision's answers (edit them, apply what-ifs, answer its open questions):
-        its requester, a reviewer, or a reviewer group's member; never someone from another organisation."""
+        its requester, one of its channel's reviewers, or a reviewer group's member; never someone from another
+        organisation."""
         if external:
             return False
-        if user == decision.requester or user in self.reviewers:
+        if user == decision.requester:
             return True
-        return any(user in self._members(group) for group in self.reviewers if group.startswith("S"))
+        return self.is_among(user, self.reviewers_of(decision.workspace, decision.channel))
+
+    def is_among(self, user: str, reviewers: tuple[str, ...]) -> bool:
+        """Whether `user` is one of `reviewers` or a member of one of its user groups (`usergroups.users.list`)."""
+        if user in reviewers:
+            return True
+        return any(user in self._members(group) for group in reviewers if group.startswith("S"))
 
     def refusal(self, decision: Decision, user: str, *, action: str, external: bool) -> dict[str, Any]:
         """The private notice for `user`, who may not `action` ("edit", "answer" or "apply") the decision: who can,
         and what they can do instead."""
         requester = None if external and user == decision.requester else decision.requester
+        reviewers = self.mentions(decision.workspace, decision.channel)
         return self.renderer.message(
-            "notice", kind="refused", action=action, external=external, requester=requester, reviewers=self.mentions()
+            "notice", kind="refused", action=action, external=external, requester=requester, reviewers=reviewers
         )
 
     def _members(self, group: str) -> frozenset[str]:
@@ -278,6 +297,12 @@ class Reviews:
         diff = answer.context["diff"]
         changed = diff["verdict_changed"] or diff["next_step_changed"]
         # A bulk re-review asks people to look only where the verdict moved; a person's request always does.
-        answer.context["reviewers"] = self.mentions() if review.source != "command" or changed else []
+        wanted = review.source != "command" or changed
+        answer.context["reviewers"] = self.mentions(review.workspace, review.channel) if wanted else []
         self.metrics.rereview(trigger=review.trigger, source=review.source, changed=bool(changed))
         return answer
+
+
+def as_mentions(reviewers: tuple[str, ...] | list[str]) -> list[str]:
+    """Reviewers as mentions: `<@U…>` for people, `<!subteam^S…>` for user groups."""
+    return [f"<!subteam^{r}>" if r.startswith("S") else f"<@{r}>" for r in reviewers]

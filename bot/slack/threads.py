@@ -292,7 +292,7 @@ class FollowUps:
             now=datetime.now(UTC),
         )
         if answer is not None and answer.version is not None:  # an applied what-if changed the decision
-            answer.context["reviewers"] = self.reviews.mentions()
+            answer.context["reviewers"] = self.reviews.mentions(decision.workspace, decision.channel)
         return (decision, answer) if answer is not None else None
 
     def _outbox(self, job: Question | Review, decision: Decision, answer: Answer, *, key: str) -> dict[str, Any]:

@@ -14,7 +14,10 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:{T123:C456}:cooldown:<name>          string: who holds a cooldown (one person re-reviewing one decision)
     {prefix}:{T123:C456}:conversation:<ts>        hash: a verdict thread's conversation (`data` JSON, `revision`)
     {prefix}:{T123:C456}:work:<key>               hash: the claim on one event's work (see `bot.store.work`)
-    {prefix}:{T123:C456}:digest                   hash: whether the channel's digest is off, who said so, when
+    {prefix}:{T123:C456}:digest                   hash: whether the channel's digest is off, who said so, when; `until`:
+                                                  the end of the last period its scheduled digests covered (epoch ms)
+    {prefix}:{T123:C456}:settings                 hash: the channel's own digest schedule and reviewers, who set them
+                                                  and when (`bot.store.channels`); absent fields: the defaults
     {prefix}:{T123:C456}:digest:<week>            string: the marker of a sent digest (`bot.store.digests`); with
                                                   `:lock` (who is sending it) and `:progress` (how far they got)
     {prefix}:channels                             set of "T123:C456" that have at least one decision

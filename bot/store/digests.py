@@ -87,13 +87,18 @@ end
 return 1
 """
 
-# KEYS: marker, lock, progress. ARGV: token, marker JSON, marker ttl ms.
-# Writes the marker unless one exists; drops the lock if it is still this runner's, and the progress. Returns 1 or 0.
+# KEYS: marker, lock, progress[, the channel's digest settings]. ARGV: token, marker JSON, marker ttl ms[, the end of
+# the period in epoch ms]. Writes the marker unless one exists; drops the lock if it is still this runner's, and the
+# progress; with the fourth key, records how far the channel's scheduled digests have covered. Returns 1 or 0.
 _FINISH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 redis.call('DEL', KEYS[3])
+if KEYS[4] then
+  local covered = tonumber(redis.call('HGET', KEYS[4], 'until') or '0') or 0
+  if tonumber(ARGV[4]) > covered then redis.call('HSET', KEYS[4], 'until', ARGV[4]) end
+end
 return 1
 """
 
@@ -164,6 +169,22 @@ class DigestStore:
             if enabled != "off" and not marked
         ]
 
+    def pending_each(self, due: dict[tuple[str, str], str]) -> dict[tuple[str, str], datetime | None]:
+        """Of the channels in `due` (each with the key of its own due period), those with the digest on and no marker
+        for that period, each with the end of the last period its scheduled digests covered (None: not known), in one
+        round trip."""
+        pairs = list(due)
+        with batch(self._redis) as pipe:
+            for workspace, channel in pairs:
+                pipe.hmget(self._settings_key(workspace, channel), ["enabled", "until"])
+                pipe.exists(self._keys(workspace, channel, due[(workspace, channel)])[0])
+            replies = pipe.execute()
+        found: dict[tuple[str, str], datetime | None] = {}
+        for pair, (enabled, until), marked in zip(pairs, replies[::2], replies[1::2], strict=True):
+            if enabled != "off" and not marked:
+                found[pair] = datetime.fromtimestamp(int(until) / 1000, UTC) if until and until.isdigit() else None
+        return found
+
     # Claims
 
     def claim(self, *, workspace: str, channel: str, period: str, ttl: timedelta) -> DigestClaim | Done | None:
@@ -207,12 +228,23 @@ class DigestStore:
         ts: str | None = None,
         error: str | None = None,
         ttl: timedelta | None = None,
+        until: datetime | None = None,
     ) -> bool:
         """Mark the period done for the channel, for `ttl` (default `MARKER_TTL`); False when another runner marked
-        it first."""
+        it first. `until`: the end of the scheduled period it covered, recorded in the same step, so that the
+        channel's next scheduled digest can start there (`covered_until`)."""
         marker = json.dumps({"outcome": outcome.value, "at": datetime.now(UTC).isoformat(), "ts": ts, "error": error})
         keys = self._keys(claim.workspace, claim.channel, claim.period)
-        return bool(self._finish(keys=keys, args=[claim.token, marker, _ms(ttl or MARKER_TTL)]))
+        args: list[str | int] = [claim.token, marker, _ms(ttl or MARKER_TTL)]
+        if until is not None:
+            keys.append(self._settings_key(claim.workspace, claim.channel))
+            args.append(int(until.timestamp() * 1000))
+        return bool(self._finish(keys=keys, args=args))
+
+    def covered_until(self, *, workspace: str, channel: str) -> datetime | None:
+        """The end of the last period the channel's scheduled digests covered, or None."""
+        until = self._redis.hget(self._settings_key(workspace, channel), "until")
+        return datetime.fromtimestamp(int(until) / 1000, UTC) if until and str(until).isdigit() else None
 
     def release(self, claim: DigestClaim, *, count: bool = True) -> bool:
         """Give the claim up so that a later run tries again: after a failure that may pass, counting the attempt
