@@ -13,7 +13,6 @@ from bot.digest.runner import DigestRunner
 from bot.embedded_redis import EmbeddedRedis
 from bot.engine.ruleset import RuleSet, load_ruleset
 from bot.metrics import Metrics
-from bot.schedule import Schedule
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.slack.api import build_client
@@ -141,7 +140,21 @@ def _services(
         channels=channels,
     )
     reviews.remember_rules()  # so that decisions made now can be compared with later rule sets
-    home = Home(store=store, ruleset=ruleset, renderer=renderer, client=client, schedule=_default_schedule(settings))
+    digest = DigestRunner(
+        store=store,
+        ruleset=ruleset,
+        renderer=renderer,
+        client=client,
+        digests=DigestStore(redis_client, prefix=settings.redis_prefix),
+        schedule=settings.digest_schedule,
+        quiet_weeks=settings.digest_quiet_weeks,
+        interval=settings.digest_post_interval_seconds,
+        lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
+        metrics=metrics,
+        slots=worker.slots,
+        channels=channels,
+    )
+    home = Home(store=store, ruleset=ruleset, renderer=renderer, client=client, schedule=digest.schedule_of)
     services = Services(
         settings=settings,
         decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
@@ -160,20 +173,7 @@ def _services(
         ),
         reviews=reviews,
         verdicts=Verdicts(client=client, renderer=renderer, store=store, worker=worker, ruleset=ruleset),
-        digest=DigestRunner(
-            store=store,
-            ruleset=ruleset,
-            renderer=renderer,
-            client=client,
-            digests=DigestStore(redis_client, prefix=settings.redis_prefix),
-            schedule=settings.digest_schedule,
-            quiet_weeks=settings.digest_quiet_weeks,
-            interval=settings.digest_post_interval_seconds,
-            lock_ttl=timedelta(seconds=settings.digest_lock_seconds),
-            metrics=metrics,
-            slots=worker.slots,
-            channels=channels,
-        ),
+        digest=digest,
         home=home,
         renderer=renderer,
         client=client,
@@ -181,16 +181,6 @@ def _services(
         metrics=metrics,
     )
     # A person's Home tab is published again when one of their decisions is posted or gets a new version.
-    services.verdicts.changed = home.publish
-    services.followups.changed = home.publish
+    services.verdicts.changed = home.changed
+    services.followups.changed = home.changed
     return services
-
-
-def _default_schedule(settings: Settings) -> Callable[[str, str], Schedule]:
-    """Every channel's digest schedule: the one the settings give."""
-
-    def schedule(workspace: str, channel: str) -> Schedule:
-        del workspace, channel
-        return settings.digest_schedule
-
-    return schedule

@@ -61,14 +61,21 @@ def test_the_manifest_enables_the_home_tab_and_its_event() -> None:
 
 def test_opening_the_home_tab_lists_the_persons_decision(bot: BotClient) -> None:
     bot.decide()
-    published(bot, 1)  # the verdict, once out, published the tab
     home_opened(bot)
-    text = check_home(published(bot, 2))
+    text = check_home(published(bot, 1))
     assert "*Support-ticket triage* in <#C0DECIDE>" in text
     assert "Don't fine-tune yet: Show the model examples (few-shot)" in text  # the fixture's next step title
     assert "<https://" in text
     assert "|open the verdict>" in text
     assert "<#C0DECIDE>: weekly digest Monday 09:00 UTC" in text
+
+
+def test_each_channel_shows_its_own_digest_schedule(bot: BotClient) -> None:
+    bot.decide()
+    assert bot.command("digest friday 16:00 Europe/Berlin").status == 200
+    bot.fake.wait_for("chat.postMessage", 3)  # the verdict, its explanation, the change said in the channel
+    home_opened(bot)
+    assert "<#C0DECIDE>: weekly digest Friday 16:00 Europe/Berlin" in check_home(published(bot, 1))
 
 
 def test_someone_with_no_decisions_sees_how_to_start(bot: BotClient) -> None:
@@ -87,9 +94,8 @@ def test_the_messages_tab_publishes_nothing(bot: BotClient) -> None:
 
 def test_questions_waiting_for_the_person_are_listed(bot: BotClient) -> None:
     bot.decide()  # the fixture's rules leave questions open for these answers
-    published(bot, 1)
     home_opened(bot)
-    view = published(bot, 2)
+    view = published(bot, 1)
     text = check_home(view)
     headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
     assert "Waiting for your answer" in headers
@@ -100,9 +106,8 @@ def test_questions_waiting_for_the_person_are_listed(bot: BotClient) -> None:
 def test_many_decisions_show_the_newest_with_a_count_of_the_rest(bot: BotClient) -> None:
     for number in range(12):
         bot.decide({**REQUIRED_ANSWERS, "use_case": f"Use case {number}"})
-    published(bot, 12)  # each verdict, once out, published the tab again
     home_opened(bot)
-    text = check_home(published(bot, 13))
+    text = check_home(published(bot, 1))
     assert "*Use case 11*" in text  # the newest first
     assert "*Use case 2* in" in text
     assert "*Use case 1* in" not in text
@@ -111,22 +116,32 @@ def test_many_decisions_show_the_newest_with_a_count_of_the_rest(bot: BotClient)
 
 def test_a_hostile_use_case_is_shown_not_sent(bot: BotClient) -> None:
     bot.decide({**REQUIRED_ANSWERS, "use_case": HOSTILE})
-    published(bot, 1)  # the verdict, once out, published the tab
     home_opened(bot)
-    text = check_home(published(bot, 2))
+    text = check_home(published(bot, 1))
     assert "&lt;!channel&gt; triage &amp; &lt;https://evil.example|docs&gt;" in text
 
 
 def test_the_home_tab_is_published_again_when_a_decision_of_theirs_is_posted_or_changes(bot: BotClient) -> None:
+    home_opened(bot)
+    assert "None yet" in check_home(published(bot, 1))
     verdict = bot.decide()
-    first = published(bot, 1)  # published once the verdict was out, without the tab being opened
-    assert "Support-ticket triage" in check_home(first)
+    assert "Support-ticket triage" in check_home(published(bot, 2))  # once the verdict was out
     bot.ask("what if we had 600 examples", thread_ts=verdict)
     bot.wait_replies(verdict, 2)
     bot.ask("apply", thread_ts=verdict)
     bot.wait_replies(verdict, 3)
-    text = check_home(published(bot, 2))
-    assert "version 2" in text
+    assert "version 2" in check_home(published(bot, 3))
+
+
+def test_someone_who_never_opened_the_home_tab_costs_no_slack_call(bot: BotClient) -> None:
+    verdict = bot.decide()
+    bot.ask("what if we had 600 examples", thread_ts=verdict)
+    bot.wait_replies(verdict, 2)
+    bot.ask("apply", thread_ts=verdict)
+    bot.wait_replies(verdict, 3)
+    time.sleep(0.5)
+    assert bot.fake.calls("views.publish") == []
+    assert bot.fake.calls("chat.getPermalink") == []
 
 
 def test_new_decision_opens_the_form_with_a_channel_to_choose(bot: BotClient) -> None:

@@ -23,7 +23,7 @@ def register(app: App, services: Services) -> None:
     def handle_home_opened(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         user, workspace = event.get("user"), context.team_id or body.get("team_id")
         if event.get("tab") == "home" and _is_id(user) and _is_id(workspace):  # the Messages tab has nothing to show
-            services.run_soon(services.home.publish, workspace=workspace, user=user)
+            services.run_soon(services.home.opened, workspace=workspace, user=user)
 
     @app.action(ActionId.HOME_NEW_DECISION.value)
     def handle_new_decision(ack: Ack, body: dict[str, Any]) -> None:

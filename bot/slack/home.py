@@ -8,6 +8,7 @@ import logging
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -30,6 +31,8 @@ READ = 20
 SHOWN = 10
 WAITING = 5
 LINKS = 10_000
+# How long after opening their Home tab a person's changes keep publishing it.
+KEEP_UP = timedelta(days=30)
 
 
 class Home:
@@ -52,6 +55,25 @@ class Home:
         # Permalinks never change: each is asked for once per process (the newest LINKS kept).
         self._links: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()  # Home tabs are published on several worker threads
+
+    def opened(self, *, workspace: str, user: str) -> None:
+        """`user` opened their Home tab: publish it, and keep it up to date for KEEP_UP from now."""
+        try:
+            self.store.people.opened_home(workspace=workspace, user=user, ttl=KEEP_UP)
+        except StoreUnavailable as exc:
+            log.warning("home of %s: not kept up to date: Redis: %s", user, exc.kind)
+        self.publish(workspace=workspace, user=user)
+
+    def changed(self, *, workspace: str, user: str) -> None:
+        """One of `user`'s decisions was posted or changed: publish their Home tab again, if they have opened it
+        (someone who never did gets a fresh one when they do, and Slack is spared the calls)."""
+        try:
+            kept = self.store.people.has_home(workspace=workspace, user=user)
+        except StoreUnavailable as exc:
+            log.warning("home of %s: not refreshed: Redis: %s", user, exc.kind)
+            return
+        if kept:
+            self.publish(workspace=workspace, user=user)
 
     def publish(self, *, workspace: str, user: str) -> None:
         """Publish `user`'s Home tab; a failure is logged (the tab keeps its last view)."""

@@ -1,5 +1,6 @@
 """Each person's decisions across channels, for their Home tab: `{prefix}:person:{T…:U…}:decisions`, a sorted set of
-`channel:decision id` by creation time, written when a decision is created.
+`channel:decision id` by creation time, written when a decision is created; and `…:home`, set while a person who
+opened their Home tab should see it kept up to date.
 
 It is in another Redis Cluster slot than the channel's keys, so it is written before the decision, outside its
 script: an entry whose decision is missing (not created after all, or expired) is skipped when read. Entries older
@@ -43,6 +44,17 @@ class People:
             pipe.zremrangebyscore(key, "-inf", f"({(at - self.retention).timestamp()!r}")
             pipe.expire(key, int(self.retention.total_seconds()) + 1)
             pipe.execute()
+
+    def opened_home(self, *, workspace: str, user: str, ttl: timedelta) -> None:
+        """Note that `user` opened their Home tab: for `ttl`, changes to their decisions publish it again."""
+        self._redis.set(self._home_key(workspace, user), "1", ex=max(1, int(ttl.total_seconds())))
+
+    def has_home(self, *, workspace: str, user: str) -> bool:
+        """Whether `user` opened their Home tab within the `ttl` given then."""
+        return bool(self._redis.exists(self._home_key(workspace, user)))
+
+    def _home_key(self, workspace: str, user: str) -> str:
+        return f"{self._prefix}:person:{{{check_id('workspace', workspace)}:{check_id('user', user)}}}:home"
 
     def recent(self, *, workspace: str, user: str, limit: int) -> tuple[list[DecisionRef], int]:
         """The person's newest `limit` decisions, newest first, and how many are on record in all."""
