@@ -39,7 +39,8 @@ def build_manifest(*, socket_mode: bool, url: str | None = None) -> dict[str, An
         "command": COMMAND,
         "description": "Decide whether to fine-tune a model, or what to try first",
         "usage_hint": "[use case] | history | digest [on|off|now|preview] | help",
-        "should_escape": False,
+        # Mentions arrive as `<@U…|name>` (for `reviewers @a @b`); a use case shows them as typed (bot.text.readable).
+        "should_escape": True,
     }
     events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
     interactivity: dict[str, Any] = {"is_enabled": True}

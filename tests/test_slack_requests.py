@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.manifest import build_manifest
 from bot.metrics import PREFIX
+from bot.text import readable
 from tests.slack_support import REQUIRED_ANSWERS, TEAM, BotClient, http
 
 FORM = "application/x-www-form-urlencoded"
@@ -122,3 +124,33 @@ def test_an_escaped_entity_typed_on_purpose_survives(bot: BotClient) -> None:
     # Someone who typed "&lt;" literally: Slack sends "&amp;lt;", which is decoded to what they typed.
     bot.command("parse &amp;lt; in HTML")
     assert use_case_shown(bot) == "parse &lt; in HTML"
+
+
+# --- mentions, channels and links: the command is escaped (`should_escape`), a use case shows them as typed ---------
+
+
+def test_the_manifest_asks_slack_to_escape_the_commands_mentions() -> None:
+    (command,) = build_manifest(socket_mode=True)["features"]["slash_commands"]
+    assert command["should_escape"] is True
+
+
+def test_mentions_channels_and_links_in_a_use_case_read_as_the_person_saw_them(bot: BotClient) -> None:
+    bot.command(
+        "triage for <#C0OPS|ops> with <@U0BOB|bob> and <!subteam^S0ML|@ml-team>, see <https://x.example/a|the doc>"
+    )
+    assert use_case_shown(bot) == "triage for #ops with @bob and @ml-team, see the doc"
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("<@U0BOB|bob> and <@U0ANN>", "@bob and @U0ANN"),
+        ("<#C0OPS|ops> <#C0DEV>", "#ops #C0DEV"),
+        ("<!here> <!channel> <!subteam^S0ML|@ml-team> <!subteam^S0X>", "@here @channel @ml-team subteam"),
+        ("<https://a.example> <https://b.example|b>", "https://a.example b"),
+        ("&lt;b&gt; R&amp;D <not markup", "&lt;b&gt; R&amp;D <not markup"),  # entities are unescape's
+        ("a < b > c", "a < b > c"),
+    ],
+)
+def test_readable(sent: str, shown: str) -> None:
+    assert readable(sent) == shown

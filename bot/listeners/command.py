@@ -26,7 +26,7 @@ from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
 from bot.store import Decision, StoreUnavailable
 from bot.store.base import SLACK_ID
-from bot.text import unescape
+from bot.text import readable, unescape
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,12 @@ def register(app: App, services: Services) -> None:
 
     @app.command(COMMAND)
     def handle_command(ack: Ack, command: dict[str, Any]) -> None:
-        text = command.get("text")
-        text = unescape(text) if isinstance(text, str) else ""  # "R&amp;D" is what the person typed as "R&D"
+        raw = command.get("text")
+        raw = raw if isinstance(raw, str) else ""
+        text = unescape(raw)  # "R&amp;D" is what the person typed as "R&D"; mentions stay markup for `reviewers`
         word, known = subcommand(text)
-        if word is None:
-            ask_with_the_form(ack, services, command, text)
+        if word is None:  # a use case: mentions, channels and links as the person saw them
+            ask_with_the_form(ack, services, command, unescape(readable(raw)))
         elif known and word in ROUTES:
             ROUTES[word](ack, services, command, text)
         else:

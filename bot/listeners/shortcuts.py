@@ -16,7 +16,7 @@ from bot.services import Services
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata, message_link
 from bot.slack.ids import CallbackId, is_trigger_id
-from bot.text import unescape
+from bot.text import readable, unescape
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def shortcut_form(body: dict[str, Any], *, message: bool) -> dict[str, Any] | No
         fields["channel"] = channel.get("id") if isinstance(channel, dict) else None
         ts = said.get("ts") if isinstance(said, dict) else None
         raw = said.get("text") if isinstance(said, dict) else None
-        text = unescape(raw) if isinstance(raw, str) else ""
+        text = unescape(readable(raw)) if isinstance(raw, str) else ""
         if isinstance(ts, str) and isinstance(fields["channel"], str):
             fields["source"] = message_link(
                 team.get("domain") if isinstance(team, dict) else None, fields["channel"], ts
