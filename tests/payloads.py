@@ -37,6 +37,8 @@ from tests.slack_support import (
     block_actions,
     channel_type,
     event_context,
+    global_shortcut,
+    message_shortcut,
     submission_payload,
 )
 
@@ -553,7 +555,7 @@ def _reaction(draw: st.DrawFn, world: World, poison: bool) -> Payload:
 
 
 # Events Slack may deliver that no listener of the bot acts on (the catch-all acknowledges them).
-OTHER_EVENTS = ("reaction_removed", "channel_rename", "member_joined_channel", "app_home_opened", "message_deleted")
+OTHER_EVENTS = ("reaction_removed", "channel_rename", "member_joined_channel", "message_deleted")
 
 
 @st.composite
@@ -566,6 +568,92 @@ def _other_event(draw: st.DrawFn, world: World, poison: bool) -> Payload:
         poisoned, _ = _poison(draw, payload, [(("event", "user"), bad_ids), (("event", "channel"), bad_ids)])
     bent = _bend(draw, payload, {("event", "type"), ("event",)})
     return Payload("event:other", json.dumps(payload).encode(), JSON_TYPE, poisoned, bent)
+
+
+@st.composite
+def _home_opened(draw: st.DrawFn, world: World, poison: bool) -> Payload:
+    event = {
+        "type": "app_home_opened",
+        "user": draw(_ids(world, (world.requester, "U0OTHER"))),
+        "channel": "D0HOME",
+        "tab": draw(st.sampled_from(["home", "messages"])),
+        "event_ts": draw(message_ts),
+    }
+    payload = _envelope(world, event, draw(event_ids), enterprise_id=_enterprise_id(draw))
+    poisoned = None
+    protected: set[tuple[Any, ...]] = {("event", "type"), ("event",)}
+    if poison:
+        choices = [
+            (("event", "user"), bad_ids),
+            (("event", "tab"), st.sampled_from([_DELETE, None, 5, "Home", "", ["home"], "messages"])),
+        ]
+        poisoned, path = _poison(draw, payload, choices)
+        protected.add(path)
+    bent = _bend(draw, payload, protected)
+    return Payload("event:app_home_opened", json.dumps(payload).encode(), JSON_TYPE, poisoned, bent)
+
+
+_TRIGGERS = st.sampled_from([_DELETE, None, 5, [], {}, "", "a b", "x" * 300])
+
+
+def _shortcut(kind: str) -> Callable[..., st.SearchStrategy[Payload]]:
+    """A message shortcut (`message_action`) on a message in the world's channel, or the global `shortcut`."""
+
+    @st.composite
+    def build(draw: st.DrawFn, world: World, poison: bool) -> Payload:
+        user = draw(_ids(world, (world.requester, "U0OTHER")))
+        trigger_id = draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20)))
+        if kind == "message_action":
+            message = {"type": "message", "user": "U0WRITER", "ts": draw(message_ts), "text": draw(hostile_text)}
+            payload = message_shortcut(
+                message,
+                callback_id=CallbackId.MESSAGE_SHORTCUT.value,
+                response_url=world.response_url,
+                channel=draw(_ids(world, (world.channel,))),
+                user=user,
+                team=world.team,
+                trigger_id=trigger_id,
+            )
+        else:
+            payload = global_shortcut(
+                callback_id=CallbackId.GLOBAL_SHORTCUT.value, user=user, team=world.team, trigger_id=trigger_id
+            )
+        poisoned = None
+        protected: set[tuple[Any, ...]] = {("type",), ("callback_id",), ("response_url",)}
+        if poison:
+            choices = [(("team", "id"), bad_ids), (("user", "id"), bad_ids), (("trigger_id",), _TRIGGERS)]
+            if kind == "message_action":
+                choices.append((("channel", "id"), bad_ids))
+            poisoned, path = _poison(draw, payload, choices)
+            protected.add(path)
+        bent = _bend(draw, payload, protected)
+        return Payload(kind, _interaction(payload), FORM, poisoned, bent)
+
+    return build
+
+
+@st.composite
+def _home_button(draw: st.DrawFn, world: World, poison: bool) -> Payload:
+    """The Home tab's *New decision*: a click in a view, with no channel and no message."""
+    payload = block_actions(
+        ActionId.HOME_NEW_DECISION.value,
+        "new",
+        message_ts=draw(message_ts),
+        user=draw(_ids(world, (world.requester, "U0OTHER"))),
+        response_url=world.response_url,
+        trigger_id=draw(st.one_of(st.builds(world.new_trigger_id), st.text(max_size=20))),
+    )
+    for name in ("channel", "message", "response_url"):
+        payload.pop(name, None)
+    payload["container"] = {"type": "view", "view_id": "V0HOME"}
+    poisoned = None
+    protected: set[tuple[Any, ...]] = {("actions", 0, "action_id"), ("actions",), ("actions", 0), ("type",)}
+    if poison:
+        choices = [(("team", "id"), bad_ids), (("user", "id"), bad_ids), (("trigger_id",), _TRIGGERS)]
+        poisoned, path = _poison(draw, payload, choices)
+        protected.add(path)
+    bent = _bend(draw, payload, protected)
+    return Payload(f"block_actions:{ActionId.HOME_NEW_DECISION.value}", _interaction(payload), FORM, poisoned, bent)
 
 
 @st.composite
@@ -583,6 +671,10 @@ BUILDERS: dict[str, Callable[..., st.SearchStrategy[Payload]]] = {
     "edit_submission": lambda world, poison: _submission(world, poison, edit=True),
     "view_closed": _view_closed,
     **{f"block_actions:{action.value}": _block_actions(action.value) for action in ActionId},
+    f"block_actions:{ActionId.HOME_NEW_DECISION.value}": _home_button,
+    "shortcut": _shortcut("shortcut"),
+    "message_action": _shortcut("message_action"),
+    "event:app_home_opened": _home_opened,
     "event:message": _thread_event("message"),
     "event:app_mention": _thread_event("app_mention"),
     "event:reaction_added": _reaction,

@@ -109,6 +109,7 @@ def test_the_fuzzed_kinds_cover_every_action_event_and_surface_the_bot_has() -> 
     assert {f"event:{name}" for name in events} <= set(KINDS)
     assert {f"block_actions:{action.value}" for action in ActionId} <= set(KINDS)
     assert {"command", "view_submission", "edit_submission", "view_closed", "url_verification"} <= set(KINDS)
+    assert {"shortcut", "message_action"} <= set(KINDS)  # the manifest's two shortcuts
 
 
 # --- signed payloads --------------------------------------------------------------------------------------------------

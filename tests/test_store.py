@@ -356,6 +356,7 @@ def test_key_layout_and_one_slot_per_channel(store: DecisionStore, redis_client:
         f"{channel}:rules",
         f"{key_prefix}:{{{T}:D0001}}:threads",
         f"{key_prefix}:channels",
+        f"{key_prefix}:person:{{{T}:U0001}}:decisions",  # the requester's, for their Home tab: their own slot
     }
     channel_keys = [key for key in keys if key.startswith(channel)]
     assert len(channel_keys) == 7

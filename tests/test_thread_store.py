@@ -718,6 +718,7 @@ def test_every_key_of_a_thread_is_in_its_channel_slot(
         f"{channel}:rules",
         f"{key_prefix}:channels",
         f"{key_prefix}:work:pending",
+        f"{key_prefix}:person:{{{T}:U0001}}:decisions",  # the requester's, for their Home tab
     }
     assert work_key(key_prefix, ref) == f"{channel}:work:message.1741000000.000200"
     assert {key_slot(key.encode()) for key in thread_keys} == {key_slot(f"{T}:{C}".encode())}

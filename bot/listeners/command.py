@@ -159,7 +159,7 @@ def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], tex
         )
     except ValidationError:
         metadata = None
-    if metadata is None or not is_trigger_id(trigger_id):
+    if metadata is None or metadata.channel is None or not is_trigger_id(trigger_id):  # a command is in a channel
         ack(text=INCOMPLETE)
         return
     ack()  # the HTTP response goes out now; the form opens on a worker thread within the trigger's 3 seconds

@@ -50,8 +50,9 @@ def read_submission(
     None when the form is not one this bot opened for the person who submitted it."""
     metadata = FormMetadata.load(view.get("private_metadata"))
     user = body.get("user")
-    if metadata is None or (user.get("id") if isinstance(user, dict) else None) != metadata.user:
-        return None, {BlockId.USE_CASE.value: STALE_FORM}
+    submitter = user.get("id") if isinstance(user, dict) else None
+    if metadata is None or submitter != metadata.user or (metadata.decision and metadata.channel is None):
+        return None, {BlockId.USE_CASE.value: STALE_FORM}  # an edit form always names its decision's channel
     if metadata.channel is not None:
         return metadata, {}
     chosen = picked_channel(values)

@@ -23,10 +23,13 @@ Key layout (all under a configurable prefix; one channel's keys share a hash tag
     {prefix}:channels                             set of "T123:C456" that have at least one decision
     {prefix}:work:pending                         sorted set of claims not yet done, by lease deadline
     {prefix}:rulesets                             hash: rule-set sha256 -> its snapshot (`bot.engine.rulediff`)
+    {prefix}:person:{T123:U789}:decisions         sorted set of "C456:<id>" a person asked for, by created_at, for
+                                                  their Home tab (`bot.store.people`)
+    {prefix}:person:{T123:U789}:home              string: set for 30 days when the person opens their Home tab
 
 On a Redis Cluster every script and every atomic step touches the keys of one channel only (one hash tag, one
-slot); the keys outside a channel (`channels`, `work:pending`, `rulesets`) are written by single commands of their
-own, in an order that makes a step cut short between them harmless.
+slot); the keys outside a channel (`channels`, `work:pending`, `rulesets`, `person:…`) are written by single
+commands of their own, in an order that makes a step cut short between them harmless.
 
 Every value is JSON and every timestamp a UTC ISO-8601 string. Decisions expire after their retention,
 conversations after their idle time, claims an hour after
