@@ -155,7 +155,7 @@ def _services(
         channels=channels,
     )
     home = Home(store=store, ruleset=ruleset, renderer=renderer, client=client, schedule=digest.schedule_of)
-    services = Services(
+    return Services(
         settings=settings,
         decisions=DecisionService(store=store, ruleset=ruleset, metrics=metrics),
         store=store,
@@ -170,9 +170,12 @@ def _services(
             client=client,
             reviews=reviews,
             metrics=metrics,
+            on_change=home.changed,  # a person's Home tab follows their decisions
         ),
         reviews=reviews,
-        verdicts=Verdicts(client=client, renderer=renderer, store=store, worker=worker, ruleset=ruleset),
+        verdicts=Verdicts(
+            client=client, renderer=renderer, store=store, worker=worker, ruleset=ruleset, on_change=home.changed
+        ),
         digest=digest,
         home=home,
         renderer=renderer,
@@ -180,7 +183,3 @@ def _services(
         trigger_client=build_client(settings, for_triggers=True, metrics=metrics, slots=worker.urgent_slots),
         metrics=metrics,
     )
-    # A person's Home tab is published again when one of their decisions is posted or gets a new version.
-    services.verdicts.changed = home.changed
-    services.followups.changed = home.changed
-    return services

@@ -17,7 +17,6 @@ from slack_sdk import WebClient
 from bot.decisions import DecisionService
 from bot.digest.runner import DigestRunner
 from bot.metrics import Metrics
-from bot.schedule import Schedule
 from bot.settings import Settings
 from bot.slack.delivery import Verdicts, respond
 from bot.slack.home import Home
@@ -49,16 +48,6 @@ class Services:
     client: WebClient
     trigger_client: WebClient
     metrics: Metrics
-
-    def digest_schedule(self, workspace: str, channel: str) -> Schedule:
-        """When the channel's weekly digest is due: its own schedule (`/should-finetune digest friday 16:00 …`), or
-        the default (`SHOULD_FINETUNE_DIGEST_*`). `StoreUnavailable` when Redis does not answer."""
-        return self.digest.schedule_of(workspace, channel)
-
-    def reviewers_of(self, workspace: str, channel: str) -> list[str]:
-        """The channel's reviewers (member and user group ids): its own (`/should-finetune reviewers …`, possibly
-        none), or the default (`SHOULD_FINETUNE_REVIEWERS`). `StoreUnavailable` when Redis does not answer."""
-        return list(self.reviews.reviewers_of(workspace, channel))
 
     def run_soon(self, function: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
         """Run `function` after the HTTP response, on the worker's threads (`Worker.run_soon`)."""

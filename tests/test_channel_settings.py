@@ -94,13 +94,13 @@ def test_a_channel_sets_its_digest_schedule_and_digest_reports_it(bot: BotClient
         "every Friday 16:00 Europe/Berlin (this channel's own schedule; the default is Monday 09:00 UTC)"
         in (status["text"])
     )
-    assert bot.services.digest_schedule(TEAM, CHANNEL) == BERLIN_FRIDAY
-    assert bot.services.digest_schedule(TEAM, OTHER_CHANNEL) == Schedule()  # another channel keeps the default
+    assert bot.services.digest.schedule_of(TEAM, CHANNEL) == BERLIN_FRIDAY
+    assert bot.services.digest.schedule_of(TEAM, OTHER_CHANNEL) == Schedule()  # another channel keeps the default
     assert "every Monday 09:00 UTC (the default schedule)" in answer(bot, "digest", channel=OTHER_CHANNEL)["text"]
 
     back = run_and_announce(bot, "digest default", user=OTHER)
     assert back.startswith(f"<@{OTHER}> set this channel's weekly digest back to the default, Monday 09:00 UTC.")
-    assert bot.services.digest_schedule(TEAM, CHANNEL) == Schedule()
+    assert bot.services.digest.schedule_of(TEAM, CHANNEL) == Schedule()
     assert "(the default schedule)" in answer(bot, "digest")["text"]
 
 
@@ -114,7 +114,7 @@ def test_a_channel_sets_its_digest_schedule_and_digest_reports_it(bot: BotClient
 )
 def test_the_weekday_in_any_case_and_abbreviated(bot: BotClient, typed: str, expected: Schedule) -> None:
     run_and_announce(bot, typed)
-    assert bot.services.digest_schedule(TEAM, CHANNEL) == expected
+    assert bot.services.digest.schedule_of(TEAM, CHANNEL) == expected
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_a_schedule_not_understood_gets_a_short_answer_naming_the_part(
     assert "`/should-finetune digest friday 16:00 Europe/Berlin`" in body["text"]
     assert "Traceback" not in body["text"]
     no_posts_after(bot, 0)
-    assert bot.services.digest_schedule(TEAM, CHANNEL) == Schedule()
+    assert bot.services.digest.schedule_of(TEAM, CHANNEL) == Schedule()
 
 
 def test_digest_followed_by_other_words_is_still_a_use_case(bot: BotClient) -> None:
@@ -166,24 +166,25 @@ def test_reviewers_are_shown_set_and_cleared(reviewing: BotClient) -> None:
 
     announced = run_and_announce(bot, f"reviewers <@{ALICE}|alice> <@{BOB}>", user=REVIEWER)
     assert announced.startswith(f"<@{REVIEWER}> made <@{ALICE}> and <@{BOB}> this channel's reviewers.")
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == [ALICE, BOB]
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == [ALICE, BOB]
     assert f"This channel's reviewers: <@{ALICE}> and <@{BOB}>." in answer(bot, "reviewers")["text"]
-    assert bot.services.reviewers_of(TEAM, OTHER_CHANNEL) == [REVIEWER, GROUP]  # the other channel: the default
+    # The other channel keeps the default.
+    assert list(bot.services.reviews.reviewers_of(TEAM, OTHER_CHANNEL)) == [REVIEWER, GROUP]
 
     cleared = run_and_announce(bot, "reviewers none", user=BOB)
     assert cleared.startswith(f"<@{BOB}> cleared this channel's reviewers")
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == []
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == []
     assert "This channel has no reviewers: only the person who asked" in answer(bot, "reviewers")["text"]
 
     defaulted = run_and_announce(bot, "reviewers default", user=OTHER)  # anyone, while there are none
     assert defaulted.startswith(f"<@{OTHER}> set this channel's reviewers back to the default: <@{REVIEWER}> and")
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == [REVIEWER, GROUP]
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == [REVIEWER, GROUP]
 
 
 def test_a_user_group_is_read_from_its_mention(unreviewed: BotClient) -> None:
     announced = run_and_announce(unreviewed, f"reviewers <!subteam^{GROUP}|@ml-leads> <@{ALICE}|alice>")
     assert announced.startswith(f"<@{USER}> made <!subteam^{GROUP}> and <@{ALICE}> this channel's reviewers.")
-    assert unreviewed.services.reviewers_of(TEAM, CHANNEL) == [GROUP, ALICE]
+    assert list(unreviewed.services.reviews.reviewers_of(TEAM, CHANNEL)) == [GROUP, ALICE]
 
 
 @pytest.mark.parametrize(
@@ -201,7 +202,7 @@ def test_anything_but_mentions_is_refused_with_a_short_answer(unreviewed: BotCli
     assert body["response_type"] == "ephemeral"
     assert body["text"].startswith(f"I could not read `{bad}` as a person or a user group, so nothing was changed.")
     no_posts_after(unreviewed, 0)
-    assert unreviewed.services.reviewers_of(TEAM, CHANNEL) == []
+    assert list(unreviewed.services.reviews.reviewers_of(TEAM, CHANNEL)) == []
 
 
 def test_only_the_reviewers_may_change_them_once_there_are_some(reviewing: BotClient) -> None:
@@ -212,17 +213,17 @@ def test_only_the_reviewers_may_change_them_once_there_are_some(reviewing: BotCl
         f"Only this channel's reviewers (<@{REVIEWER}> and <!subteam^{GROUP}>) can change them, so nothing was changed."
     )
     assert answer(bot, "reviewers none", user=OTHER)["text"].startswith("Only this channel's reviewers")
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == [REVIEWER, GROUP]
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == [REVIEWER, GROUP]
 
     run_and_announce(bot, f"reviewers <@{ALICE}>", user=MEMBER)  # a member of a listed group may
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == [ALICE]
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == [ALICE]
     assert answer(bot, f"reviewers <@{REVIEWER}>", user=REVIEWER)["text"].startswith("Only this channel's reviewers")
-    assert bot.services.reviewers_of(TEAM, CHANNEL) == [ALICE]
+    assert list(bot.services.reviews.reviewers_of(TEAM, CHANNEL)) == [ALICE]
 
 
 def test_anyone_may_name_reviewers_while_the_channel_has_none(unreviewed: BotClient) -> None:
     run_and_announce(unreviewed, f"reviewers <@{ALICE}>", user=OTHER)
-    assert unreviewed.services.reviewers_of(TEAM, CHANNEL) == [ALICE]
+    assert list(unreviewed.services.reviews.reviewers_of(TEAM, CHANNEL)) == [ALICE]
     assert answer(unreviewed, f"reviewers <@{OTHER}>", user=OTHER)["text"].startswith("Only this channel's reviewers")
 
 
@@ -383,7 +384,7 @@ def test_a_schedule_moved_later_in_the_week_sends_the_next_weeks_digest_covering
     # This Friday is in the ISO week that already had its digest: none, and status says when the next one is.
     assert services.digest.run_due(datetime(2026, 11, 27, 16, 30, tzinfo=UTC)).channels == {}
     upcoming = services.digest.next_due(
-        TEAM, ALPHA, services.digest_schedule(TEAM, ALPHA), datetime(2026, 11, 26, tzinfo=UTC)
+        TEAM, ALPHA, services.digest.schedule_of(TEAM, ALPHA), datetime(2026, 11, 26, tzinfo=UTC)
     )
     assert upcoming == datetime(2026, 12, 4, 16, tzinfo=UTC)
     report = services.digest.run_due(datetime(2026, 12, 4, 16, 30, tzinfo=UTC))

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -18,14 +17,13 @@ from bot.commands.digest import ACTIONS as DIGEST_ACTIONS
 from bot.commands.digest import digest_command, looks_like_schedule
 from bot.engine.ruleset import RuleSet
 from bot.followups.history import decided_under_older_rules, history_rows
-from bot.listeners.common import open_form
+from bot.listeners.common import is_id, open_form
 from bot.services import Services
 from bot.slack.api import error_code
 from bot.slack.delivery import respond
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import COMMAND, is_trigger_id
 from bot.store import Decision, StoreUnavailable
-from bot.store.base import SLACK_ID
 from bot.text import readable, unescape
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,7 @@ def history(ack: Ack, services: Services, command: dict[str, Any], text: str) ->
     """`history`: the channel's recent decisions, to the person who asked."""
     del text
     workspace, channel, response_url = (command.get(k) for k in ("team_id", "channel_id", "response_url"))
-    if not (_is_id(workspace) and _is_id(channel) and isinstance(response_url, str)):
+    if not (is_id(workspace) and is_id(channel) and isinstance(response_url, str)):
         ack(text=INCOMPLETE)
         return
     ack()
@@ -92,7 +90,7 @@ def digest(ack: Ack, services: Services, command: dict[str, Any], text: str) -> 
     """`digest [on|off|now|preview]`: the channel's weekly digest."""
     ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
     response_url = command.get("response_url")
-    if not (all(_is_id(value) for value in ids) and isinstance(response_url, str)):
+    if not (all(is_id(value) for value in ids) and isinstance(response_url, str)):
         ack(text=INCOMPLETE)
         return
     words = text.split()
@@ -118,7 +116,7 @@ def reviewers(ack: Ack, services: Services, command: dict[str, Any], text: str) 
     del text  # mentions are read from the text as Slack sent it: a typed "&lt;@U1&gt;" is no mention
     ids = [command.get(k) for k in ("team_id", "channel_id", "user_id")]
     response_url, raw = command.get("response_url"), command.get("text")
-    if not (all(_is_id(value) for value in ids) and isinstance(response_url, str) and isinstance(raw, str)):
+    if not (all(is_id(value) for value in ids) and isinstance(response_url, str) and isinstance(raw, str)):
         ack(text=INCOMPLETE)
         return
     ack()
@@ -153,12 +151,9 @@ def _names_reviewers(words: list[str]) -> bool:
 def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], text: str) -> None:
     """A use case (or nothing): open the decision form, prefilled from the text."""
     trigger_id = command.get("trigger_id")
-    try:
-        metadata = FormMetadata(
-            team=command.get("team_id"), channel=command.get("channel_id"), user=command.get("user_id")
-        )
-    except ValidationError:
-        metadata = None
+    metadata = FormMetadata.of(
+        team=command.get("team_id"), channel=command.get("channel_id"), user=command.get("user_id")
+    )
     if metadata is None or metadata.channel is None or not is_trigger_id(trigger_id):  # a command is in a channel
         ack(text=INCOMPLETE)
         return
@@ -172,10 +167,6 @@ def ask_with_the_form(ack: Ack, services: Services, command: dict[str, Any], tex
         response_url=command.get("response_url"),
         received=time.monotonic(),
     )
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and SLACK_ID.fullmatch(value) is not None
 
 
 def show_history(*, services: Services, workspace: str, channel: str, response_url: str) -> None:

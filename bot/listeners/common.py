@@ -31,6 +31,11 @@ INCOMPLETE = "Slack sent this click without the message or the person it came fr
 TRIGGER_BUDGET = 2.0
 
 
+def is_id(value: object) -> bool:
+    """Whether a payload's field is a Slack id (team, channel, user)."""
+    return isinstance(value, str) and SLACK_ID.fullmatch(value) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Click:
     """Who clicked which message of the bot."""

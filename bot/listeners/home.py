@@ -6,14 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App, BoltContext
 
-from bot.listeners.common import open_form
+from bot.listeners.common import is_id, open_form
 from bot.services import Services
 from bot.slack.forms import FormMetadata
 from bot.slack.ids import ActionId, is_trigger_id
-from bot.store.base import SLACK_ID
 
 
 def register(app: App, services: Services) -> None:
@@ -22,7 +20,7 @@ def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
     def handle_home_opened(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         user, workspace = event.get("user"), context.team_id or body.get("team_id")
-        if event.get("tab") == "home" and _is_id(user) and _is_id(workspace):  # the Messages tab has nothing to show
+        if event.get("tab") == "home" and is_id(user) and is_id(workspace):  # the Messages tab has nothing to show
             services.run_soon(services.home.opened, workspace=workspace, user=user)
 
     @app.action(ActionId.HOME_NEW_DECISION.value)
@@ -37,18 +35,11 @@ def new_decision(body: dict[str, Any]) -> dict[str, Any] | None:
     """What opening the form from the Home tab needs: its trigger and metadata without a channel; None when the click
     lacks them (a Home tab has no response_url to tell the person through: logged by the caller's absence of a form)."""
     team, user = body.get("team"), body.get("user")
-    try:
-        metadata = FormMetadata(
-            team=team.get("id") if isinstance(team, dict) else None,
-            user=user.get("id") if isinstance(user, dict) else None,
-        )
-    except ValidationError:
-        return None
+    metadata = FormMetadata.of(
+        team=team.get("id") if isinstance(team, dict) else None,
+        user=user.get("id") if isinstance(user, dict) else None,
+    )
     trigger_id = body.get("trigger_id")
-    if not is_trigger_id(trigger_id):
+    if metadata is None or not is_trigger_id(trigger_id):
         return None
     return {"trigger_id": trigger_id, "metadata": metadata, "text": "", "response_url": None}
-
-
-def _is_id(value: object) -> bool:
-    return isinstance(value, str) and SLACK_ID.fullmatch(value) is not None

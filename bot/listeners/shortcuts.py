@@ -8,7 +8,6 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
 from slack_bolt import Ack, App
 
 from bot.listeners.common import open_form
@@ -72,10 +71,7 @@ def shortcut_form(body: dict[str, Any], *, message: bool) -> dict[str, Any] | No
             fields["source"] = message_link(
                 team.get("domain") if isinstance(team, dict) else None, fields["channel"], ts
             )
-    try:
-        metadata = FormMetadata(**fields)
-    except ValidationError:
-        metadata = None
+    metadata = FormMetadata.of(**fields)
     if metadata is None or not is_trigger_id(trigger_id) or (message and metadata.channel is None):
         return None
     return {"trigger_id": trigger_id, "metadata": metadata, "text": text, "response_url": body.get("response_url")}

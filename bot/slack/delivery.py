@@ -37,10 +37,6 @@ MAX_ATTEMPTS = 3
 _GAVE_UP = "delivery_failed"
 
 
-def _nothing(**_: object) -> None:
-    return None
-
-
 def _post(client: WebClient, **message: object) -> tuple[str | None, str | None, str | None]:
     """(channel, ts, None) when posted, else (None, None, Slack's error code)."""
     try:
@@ -60,15 +56,22 @@ class Verdicts:
     """
 
     def __init__(
-        self, *, client: WebClient, renderer: Renderer, store: DecisionStore, worker: Worker, ruleset: RuleSet
+        self,
+        *,
+        client: WebClient,
+        renderer: Renderer,
+        store: DecisionStore,
+        worker: Worker,
+        ruleset: RuleSet,
+        on_change: Callable[..., None] | None = None,
     ) -> None:
         self.client = client
         self.renderer = renderer
         self.store = store
         self.worker = worker
         self.ruleset = ruleset
-        # Told (workspace, requester) once a verdict is out, after the response: the Home tab is published again.
-        self.changed: Callable[..., None] = _nothing
+        # Told (workspace=, user=) the requester once a verdict is out: their Home tab is published again.
+        self.on_change = on_change
 
     def deliver(self, *, claim: Claim, decided: Decided) -> Delivery | None:
         """Post a decision just made (the claim's first holder), then mark the work done."""
@@ -81,8 +84,9 @@ class Verdicts:
             log.error("verdict %s: Redis: %s; will be finished later", decided.decision.id, exc.kind)
             return None
         self.worker.finish(claim)
-        decision = decided.decision
-        self.worker.run_unslotted(self.changed, workspace=decision.workspace, user=decision.requester)
+        if self.on_change is not None:
+            decision = decided.decision
+            self.worker.run_unslotted(self.on_change, workspace=decision.workspace, user=decision.requester)
         return delivery
 
     def resume(self, claim: Claim) -> None:

@@ -102,6 +102,14 @@ class FormMetadata(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
     @classmethod
+    def of(cls, **fields: object) -> FormMetadata | None:
+        """Metadata from the ids a request carries, or None when any is missing or not a Slack id."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError:
+            return None
+
+    @classmethod
     def load(cls, raw: object) -> FormMetadata | None:
         """The metadata of a submitted view, or None when it is missing or was not written by this bot."""
         if not isinstance(raw, str):

@@ -113,6 +113,7 @@ class FollowUps:
         client: WebClient,
         reviews: Reviews,
         metrics: Metrics | None = None,
+        on_change: Callable[..., None] | None = None,
     ) -> None:
         self.store = store
         self.threads = threads
@@ -123,8 +124,8 @@ class FollowUps:
         self.reviews = reviews
         self.metrics = metrics if metrics is not None else Metrics(process=False)
         self.park_seconds = _PARK_SECONDS
-        # Told (workspace, requester) when a decision gets a new version, after the reply: its Home tab is published.
-        self.changed: Callable[..., None] = lambda **_: None
+        # Told (workspace=, user=) the requester when a decision gets a new version: their Home tab is published.
+        self.on_change = on_change
 
     # On the request path: decide, claim, hand over. Everything here is a few Redis calls with short timeouts.
 
@@ -248,8 +249,8 @@ class FollowUps:
                 continue
             except DecisionNotFound:
                 return None
-            if answer.version is not None:
-                self.worker.run_unslotted(self.changed, workspace=job.workspace, user=decision.requester)
+            if answer.version is not None and self.on_change is not None:
+                self.worker.run_unslotted(self.on_change, workspace=job.workspace, user=decision.requester)
             return outbox
         raise ThreadChanged(f"thread {job.thread_ts} kept changing; gave up after {_CONFLICT_RETRIES} tries")
 

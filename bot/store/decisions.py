@@ -226,8 +226,12 @@ class DecisionStore:
         delivery = Delivery(status=DeliveryStatus.PENDING)
         # The channel set is in another Cluster slot, so it is written first and outside the script: a listed channel
         # with no decision is harmless, a decision in an unlisted channel would be missed by the digest.
-        self._redis.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
-        self.people.add(workspace=workspace, user=requester, channel=channel, decision_id=decision_id, at=created_at)
+        with batch(self._redis) as pipe:  # with the requester's index (their slot too): one round trip
+            pipe.sadd(f"{self._prefix}:channels", f"{workspace}:{channel}")
+            self.people.add(
+                pipe, workspace=workspace, user=requester, channel=channel, decision_id=decision_id, at=created_at
+            )
+            pipe.execute()
         index_key = f"{self._channel_key(workspace, channel)}:decisions"
         activity_key = f"{self._channel_key(workspace, channel)}:activity"
         first_row = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.store.base import RedisClient, batch, check_id, check_prefix, raises_store_errors
 
@@ -35,15 +36,14 @@ class People:
     def _key(self, workspace: str, user: str) -> str:
         return f"{self._prefix}:person:{{{check_id('workspace', workspace)}:{check_id('user', user)}}}:decisions"
 
-    def add(self, *, workspace: str, user: str, channel: str, decision_id: str, at: datetime) -> None:
-        """Note that `user` asked for decision `decision_id` in `channel` at `at`."""
+    def add(self, pipe: Any, *, workspace: str, user: str, channel: str, decision_id: str, at: datetime) -> None:
+        """Queue on `pipe` (a `batch`) the note that `user` asked for decision `decision_id` in `channel` at `at`:
+        the caller sends it with its own commands, in one round trip."""
         key = self._key(workspace, user)
         member = f"{check_id('channel', channel)}:{check_id('decision', decision_id)}"
-        with batch(self._redis) as pipe:
-            pipe.zadd(key, {member: at.timestamp()})
-            pipe.zremrangebyscore(key, "-inf", f"({(at - self.retention).timestamp()!r}")
-            pipe.expire(key, int(self.retention.total_seconds()) + 1)
-            pipe.execute()
+        pipe.zadd(key, {member: at.timestamp()})
+        pipe.zremrangebyscore(key, "-inf", f"({(at - self.retention).timestamp()!r}")
+        pipe.expire(key, int(self.retention.total_seconds()) + 1)
 
     def opened_home(self, *, workspace: str, user: str, ttl: timedelta) -> None:
         """Note that `user` opened their Home tab: for `ttl`, changes to their decisions publish it again."""
